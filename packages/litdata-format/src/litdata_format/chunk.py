@@ -1,0 +1,126 @@
+"""Chunk files in the classic layout, over bytes or a memory map.
+
+Layout (all little-endian uint32)::
+
+    N                   number of items
+    offsets[N+1]        absolute byte offsets; offsets[0] == 4 + 4 * (N + 1)
+    item bytes          item i is bytes[offsets[i]:offsets[i+1]]
+
+Reading item i touches only the header and item i's bytes, so a memory-mapped chunk
+costs no more than the items actually read. The offsets are checked once when a chunk
+is opened: a truncated or corrupted header raises :class:`ChunkFormatError` naming
+the chunk instead of returning wrong bytes.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from .checksum import verify_checksum
+from .errors import ChunkFormatError
+from .framed import FramedChunk, is_framed
+
+_U32 = struct.Struct("<I")
+MAX_CHUNK_BYTES = (1 << 32) - 1
+
+
+def header_size(num_items: int) -> int:
+    """Bytes before the first item of a chunk of ``num_items`` items."""
+    return 4 + 4 * (num_items + 1)
+
+
+def encode_chunk(items: Sequence[bytes | memoryview]) -> bytes:
+    """Concatenate encoded items into one chunk file's bytes."""
+    sizes = np.fromiter((len(item) for item in items), dtype=np.uint64, count=len(items))
+    offsets = np.empty(len(items) + 1, dtype=np.uint64)
+    offsets[0] = header_size(len(items))
+    np.cumsum(sizes, out=offsets[1:])
+    offsets[1:] += offsets[0]
+    if offsets[-1] > MAX_CHUNK_BYTES:
+        raise ValueError(f"a chunk must stay under 4 GiB; these {len(items)} items need {int(offsets[-1])} bytes")
+    return b"".join([_U32.pack(len(items)), offsets.astype("<u4").tobytes(), *items])
+
+
+class Chunk(Protocol):
+    """What readers need from a chunk: its item count and item i's bytes."""
+
+    name: str
+
+    def __len__(self) -> int: ...
+
+    def item(self, index: int) -> memoryview: ...
+
+
+class ClassicChunk:
+    """Random access to the items of a classic-layout chunk held in ``data``."""
+
+    def __init__(self, data: bytes | bytearray | memoryview | mmap.mmap, name: str) -> None:
+        self.name = name
+        self._data = memoryview(data)
+        size = len(self._data)
+        if size < 4:
+            raise ChunkFormatError(f"chunk {name} is truncated: {size} bytes, not even an item count")
+        (count,) = _U32.unpack_from(self._data)
+        first = header_size(count)
+        if first > size:
+            raise ChunkFormatError(f"chunk {name} is truncated or corrupted: it claims {count} items but has {size} bytes")
+        offsets = np.frombuffer(self._data, dtype="<u4", count=count + 1, offset=4)
+        if offsets[0] != first:
+            raise ChunkFormatError(f"chunk {name} is corrupted: its first item offset is {offsets[0]}, expected {first}")
+        if count and (np.any(offsets[1:] < offsets[:-1])):
+            raise ChunkFormatError(f"chunk {name} is corrupted: its item offsets are not increasing")
+        if offsets[-1] > size:
+            raise ChunkFormatError(f"chunk {name} is truncated: its items need {offsets[-1]} bytes, the file has {size}")
+        self._offsets = offsets.tolist()
+        self._count = count
+        self.header_size = first
+
+    @property
+    def buffer(self) -> memoryview:
+        """The whole chunk (header included), for readers such as the token loader."""
+        return self._data
+
+    def __len__(self) -> int:
+        return self._count
+
+    def item(self, index: int) -> memoryview:
+        if not 0 <= index < self._count:
+            raise IndexError(f"item {index} is out of range for chunk {self.name} of {self._count} items")
+        return self._data[self._offsets[index] : self._offsets[index + 1]]
+
+
+def open_chunk_bytes(data: bytes | bytearray | memoryview | mmap.mmap, name: str) -> ClassicChunk | FramedChunk:
+    """Open a chunk in memory, whatever its layout (classic, or LitData 0.2.76's framed zstd).
+
+    The layout is decided by the magic bytes, never by the index: LitData 0.2.76 writes
+    classic chunks for small items even when its index says the chunks are framed.
+    """
+    if is_framed(memoryview(data)[:8]):
+        return FramedChunk(data, name)
+    return ClassicChunk(data, name)
+
+
+def map_file(path: str | os.PathLike[str]) -> mmap.mmap | bytes:
+    """Memory-map a file read-only (an empty file becomes empty bytes: mmap refuses those)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return b""
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def open_chunk_file(
+    path: str | os.PathLike[str], name: str | None = None, checksum: str | None = None
+) -> ClassicChunk | FramedChunk:
+    """Memory-map a decompressed chunk file and open it; verify ``checksum`` when given."""
+    name = name or os.fspath(path)
+    data = map_file(path)
+    if checksum is not None:
+        verify_checksum(data, checksum, name)
+    return open_chunk_bytes(data, name)

@@ -1,0 +1,86 @@
+"""Whole-chunk compression: ``"zstd"`` (level 4, as LitData) and ``"zstd:N"``.
+
+A compressed chunk is stored as ``chunk-R-I.zstd.bin``; readers decompress it back to the
+classic layout (``chunk-R-I.bin``). LitData 0.2.76's framed layout is read by
+:mod:`litdata_format.framed`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import zstandard
+
+from .errors import ChunkFormatError
+
+DEFAULT_ZSTD_LEVEL = 4
+
+_local = threading.local()
+
+
+def parse_compression(compression: str | None) -> tuple[str, int] | None:
+    """``None`` or ``(algorithm, level)`` for a ``compression`` setting; refuses unknown ones."""
+    if compression is None:
+        return None
+    algorithm, _, level = compression.partition(":")
+    if algorithm != "zstd":
+        raise ValueError(f"unsupported compression {compression!r}: use None, 'zstd' or 'zstd:N' (N from 1 to 22)")
+    if not level:
+        return algorithm, DEFAULT_ZSTD_LEVEL
+    if not level.lstrip("-").isdigit() or not -7 <= int(level) <= 22:
+        raise ValueError(f"unsupported compression {compression!r}: the zstd level must be an int from -7 to 22")
+    return algorithm, int(level)
+
+
+def compressed_filename(filename: str, compression: str | None) -> str:
+    """``chunk-0-0.bin`` -> ``chunk-0-0.zstd.bin`` when compressed."""
+    if parse_compression(compression) is None:
+        return filename
+    stem, dot, ext = filename.rpartition(".")
+    return f"{stem}.zstd.{ext}" if dot else f"{filename}.zstd"
+
+
+def decompressed_filename(filename: str) -> str:
+    """``chunk-0-0.zstd.bin`` -> ``chunk-0-0.bin``; other names are returned unchanged."""
+    return filename.replace(".zstd.", ".", 1) if ".zstd." in filename else filename
+
+
+def is_compressed_filename(filename: str) -> bool:
+    return ".zstd." in filename
+
+
+def compress(data: bytes | memoryview, compression: str) -> bytes:
+    parsed = parse_compression(compression)
+    assert parsed is not None
+    return zstandard.ZstdCompressor(level=parsed[1]).compress(data)
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    # ZstdDecompressor objects are not thread-safe: one per thread.
+    decompressor = getattr(_local, "decompressor", None)
+    if decompressor is None:
+        decompressor = _local.decompressor = zstandard.ZstdDecompressor()
+    return decompressor
+
+
+def decompress(data: bytes | memoryview, name: str, max_size: int | None = None) -> bytes:
+    """Decompress a whole-chunk zstd file; errors name the chunk."""
+    try:
+        reader = _decompressor().stream_reader(data)
+        out = reader.read() if max_size is None else reader.read(max_size + 1)
+    except zstandard.ZstdError as exc:
+        raise ChunkFormatError(f"chunk {name} is not valid zstd data ({exc})") from None
+    if max_size is not None and len(out) > max_size:
+        raise ChunkFormatError(f"chunk {name} decompresses to more than the expected {max_size} bytes")
+    return out
+
+
+def decompress_frame(data: bytes | memoryview, size: int, name: str) -> bytes:
+    """Decompress one zstd frame of known size; errors name the chunk."""
+    try:
+        out = _decompressor().decompress(data, max_output_size=size)
+    except zstandard.ZstdError as exc:
+        raise ChunkFormatError(f"chunk {name}: a zstd frame is corrupted ({exc})") from None
+    if len(out) != size:
+        raise ChunkFormatError(f"chunk {name}: a zstd frame holds {len(out)} bytes, the frame table says {size}")
+    return out

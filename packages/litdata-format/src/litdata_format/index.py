@@ -1,0 +1,266 @@
+"""The ``index.json`` model: load, validate and dump a dataset's index.
+
+An index lists the chunk files in reading order and the config they were written with.
+Keys this version does not know are kept (in ``extra``) so that dumping an index loaded
+from a newer writer loses nothing, and otherwise ignored. Validation errors name the
+file and the field, and chunk names are checked so that a hostile index cannot point a
+reader outside the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import IndexFormatError
+
+INDEX_FILENAME = "index.json"
+
+_CHUNK_KEYS = ("chunk_bytes", "chunk_size", "dim", "filename", "checksum")
+_CONFIG_KEYS = ("chunk_bytes", "chunk_size", "compression", "data_format", "data_spec", "encryption", "item_loader")
+
+
+def validate_chunk_filename(name: Any, where: str = "chunk filename") -> str:
+    """Return ``name`` if it is a safe relative path inside the dataset, else raise.
+
+    Refused: non-strings, empty names, absolute paths (POSIX or Windows drive), ``..``
+    components, backslashes and NUL bytes.
+    """
+    if not isinstance(name, str) or not name:
+        raise IndexFormatError(f"{where}: must be a non-empty string, got {name!r}")
+    if "\x00" in name or "\\" in name:
+        raise IndexFormatError(f"{where}: {name!r} contains a forbidden character")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise IndexFormatError(f"{where}: {name!r} is an absolute path; chunk names must be relative")
+    parts = name.split("/")
+    if any(part in ("..", "") for part in parts) or posixpath.normpath(name).startswith(".."):
+        raise IndexFormatError(f"{where}: {name!r} leaves the dataset folder or is malformed")
+    return name
+
+
+def _check_type(value: Any, types: tuple[type, ...], where: str, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) and bool not in types:
+        raise IndexFormatError(f"{where}: expected {_type_names(types)}, got {value!r}")
+    if not isinstance(value, types):
+        raise IndexFormatError(f"{where}: expected {_type_names(types)}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in types)
+
+
+def _non_negative_int(value: Any, where: str, allow_none: bool = False) -> int | None:
+    _check_type(value, (int,), where, allow_none)
+    if value is not None and value < 0:
+        raise IndexFormatError(f"{where}: must not be negative, got {value}")
+    return value
+
+
+@dataclass
+class ChunkInfo:
+    """One chunk file: its name, item count, byte size and (for tokens) token count."""
+
+    filename: str
+    chunk_size: int
+    chunk_bytes: int
+    dim: int | None = None
+    checksum: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ChunkInfo:
+        _check_type(data, (dict,), where)
+        for key in ("filename", "chunk_size", "chunk_bytes"):
+            if key not in data:
+                raise IndexFormatError(f"{where}: missing required key {key!r}")
+        checksum = _check_type(data.get("checksum"), (str,), f"{where}.checksum", allow_none=True)
+        return cls(
+            filename=validate_chunk_filename(data["filename"], f"{where}.filename"),
+            chunk_size=_non_negative_int(data["chunk_size"], f"{where}.chunk_size"),
+            chunk_bytes=_non_negative_int(data["chunk_bytes"], f"{where}.chunk_bytes"),
+            dim=_non_negative_int(data.get("dim"), f"{where}.dim", allow_none=True),
+            checksum=checksum,
+            extra={k: v for k, v in data.items() if k not in _CHUNK_KEYS},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.extra)
+        data.update(chunk_bytes=self.chunk_bytes, chunk_size=self.chunk_size, dim=self.dim, filename=self.filename)
+        if self.checksum is not None:
+            data["checksum"] = self.checksum
+        return data
+
+
+@dataclass
+class IndexConfig:
+    """How the chunks were written: leaf formats, pytree spec, compression, loader, target size."""
+
+    data_format: list[str]
+    data_spec: str | None
+    chunk_bytes: int | None = None
+    chunk_size: int | None = None
+    compression: str | None = None
+    encryption: Any = None
+    item_loader: str = "PyTreeLoader"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> IndexConfig:
+        _check_type(data, (dict,), where)
+        if "data_format" not in data:
+            raise IndexFormatError(f"{where}: missing required key 'data_format'")
+        data_format = _check_type(data["data_format"], (list,), f"{where}.data_format")
+        for i, name in enumerate(data_format):
+            _check_type(name, (str,), f"{where}.data_format[{i}]")
+        compression = _check_type(data.get("compression"), (str,), f"{where}.compression", allow_none=True)
+        if compression is not None and compression.split(":")[0] != "zstd":
+            raise IndexFormatError(f"{where}.compression: unsupported compression {compression!r} (known: zstd, zstd:N)")
+        if data.get("encryption") is not None:
+            raise IndexFormatError(f"{where}.encryption: encrypted datasets are not supported")
+        return cls(
+            data_format=list(data_format),
+            data_spec=_check_type(data.get("data_spec"), (str,), f"{where}.data_spec", allow_none=True),
+            chunk_bytes=_non_negative_int(data.get("chunk_bytes"), f"{where}.chunk_bytes", allow_none=True),
+            chunk_size=_non_negative_int(data.get("chunk_size"), f"{where}.chunk_size", allow_none=True),
+            compression=compression,
+            encryption=None,
+            item_loader=_check_type(data.get("item_loader") or "PyTreeLoader", (str,), f"{where}.item_loader"),
+            extra={k: v for k, v in data.items() if k not in _CONFIG_KEYS},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.extra)
+        data.update(
+            chunk_bytes=self.chunk_bytes,
+            chunk_size=self.chunk_size,
+            compression=self.compression,
+            data_format=list(self.data_format),
+            data_spec=self.data_spec,
+            encryption=self.encryption,
+            item_loader=self.item_loader,
+        )
+        return data
+
+    def same_layout(self, other: IndexConfig) -> bool:
+        """True when items written under ``other`` can be appended to a dataset written under ``self``."""
+        return (
+            self.data_format == other.data_format
+            and self.data_spec == other.data_spec
+            and self.compression == other.compression
+            and self.item_loader == other.item_loader
+            and self.chunk_bytes == other.chunk_bytes
+            and self.chunk_size == other.chunk_size
+        )
+
+
+@dataclass
+class Index:
+    """A whole ``index.json``: chunks in reading order, the config, and when it was written."""
+
+    chunks: list[ChunkInfo]
+    config: IndexConfig | None
+    updated_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_items(self) -> int:
+        return sum(chunk.chunk_size for chunk in self.chunks)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = INDEX_FILENAME) -> Index:
+        _check_type(data, (dict,), source)
+        if "chunks" not in data:
+            raise IndexFormatError(f"{source}: missing required key 'chunks'")
+        chunks_data = _check_type(data["chunks"], (list,), f"{source}: chunks")
+        chunks = [ChunkInfo.from_dict(c, f"{source}: chunks[{i}]") for i, c in enumerate(chunks_data)]
+        config_data = data.get("config")
+        config = None if config_data is None else IndexConfig.from_dict(config_data, f"{source}: config")
+        if config is None and chunks:
+            raise IndexFormatError(f"{source}: config: missing, but the index lists chunks")
+        if config is not None and config.item_loader == "TokensLoader":
+            for i, chunk in enumerate(chunks):
+                if chunk.dim is None:
+                    raise IndexFormatError(f"{source}: chunks[{i}].dim: required for a TokensLoader dataset")
+        names = [c.filename for c in chunks]
+        if len(set(names)) != len(names):
+            raise IndexFormatError(f"{source}: chunks: a chunk filename is listed twice")
+        updated_at = data.get("updated_at")
+        if updated_at is not None and not isinstance(updated_at, str):
+            updated_at = str(updated_at)
+        extra = {k: v for k, v in data.items() if k not in ("chunks", "config", "updated_at")}
+        return cls(chunks=chunks, config=config, updated_at=updated_at, extra=extra)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str = INDEX_FILENAME) -> Index:
+        try:
+            data = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexFormatError(f"{source}: not valid JSON ({exc})") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Index:
+        """Load ``path`` (an index file, or a dataset folder holding ``index.json``)."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, INDEX_FILENAME)
+        try:
+            with open(path, "rb") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no index at {path}: is this an optimized dataset folder?") from None
+        return cls.from_json(text, source=path)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.extra)
+        data["chunks"] = [c.to_dict() for c in self.chunks]
+        data["config"] = None if self.config is None else self.config.to_dict()
+        data["updated_at"] = self.updated_at
+        return data
+
+    def to_json(self) -> str:
+        """The JSON text, keys sorted as LitData writes them."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def dump(self, path: str | os.PathLike[str], *, touch: bool = True) -> None:
+        """Write atomically (temporary file, then rename) so no reader sees half an index.
+
+        With ``touch`` the ``updated_at`` stamp is renewed, which invalidates readers' caches.
+        """
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, INDEX_FILENAME)
+        if touch:
+            self.updated_at = str(time.time())
+        folder = os.path.dirname(path) or "."
+        fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(self.to_json())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def merge_indexes(parts: list[Index], source: str = "partial indexes") -> Index:
+    """Concatenate partial indexes (already in rank order) into one; their configs must agree."""
+    chunks: list[ChunkInfo] = []
+    config: IndexConfig | None = None
+    for part in parts:
+        if part.config is not None:
+            if config is None:
+                config = part.config
+            elif not config.same_layout(part.config):
+                raise IndexFormatError(f"{source}: the parts were written with different configs")
+        chunks.extend(part.chunks)
+    return Index(chunks=chunks, config=config)

@@ -1,0 +1,110 @@
+"""Encoding and decoding whole items (the default ``PyTreeLoader`` layout).
+
+An item is stored as ``u32 sizes[L]`` (one size per leaf) followed by the L leaf
+payloads. The leaf formats and the structure are fixed by the first item written; every
+later item must have the same structure and leaf formats, and is refused with an error
+that names the leaf otherwise.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from .errors import FormatError, SerializationError
+from .pytree import TreeSpec, compile_unflatten, flatten
+from .serializers import REGISTRY, Serializer, SerializerRegistry
+
+
+class ItemEncoder:
+    """Turns items into bytes; learns the structure and leaf formats from the first item."""
+
+    def __init__(self, registry: SerializerRegistry | None = None) -> None:
+        self._registry = registry or REGISTRY
+        self.spec: TreeSpec | None = None
+        self.data_format: list[str] | None = None
+        self._serializers: list[Serializer] = []
+        self._sizes: struct.Struct | None = None
+
+    @property
+    def data_spec(self) -> str | None:
+        return None if self.spec is None else self.spec.to_json()
+
+    def encode(self, item: Any) -> bytes:
+        leaves, spec = flatten(item)
+        if self.spec is None:
+            return self._encode_first(leaves, spec)
+        if spec != self.spec:
+            raise SerializationError(
+                f"an item's structure differs from the first item's: expected {self.spec.to_json()}, "
+                f"got {spec.to_json()}"
+            )
+        payloads = []
+        for position, (value, serializer, expected) in enumerate(zip(leaves, self._serializers, self.data_format)):
+            if not serializer.can_serialize(value):
+                raise SerializationError(
+                    f"leaf {position} is a {type(value).__name__}, but the first item stored it as {expected!r}"
+                )
+            payload, name = serializer.serialize(value)
+            if name != expected:
+                raise SerializationError(f"leaf {position} would be stored as {name!r}, but the first item used {expected!r}")
+            payloads.append(payload)
+        return self._pack(payloads)
+
+    def _encode_first(self, leaves: list[Any], spec: TreeSpec) -> bytes:
+        payloads, names, serializers = [], [], []
+        for value in leaves:
+            serializer = self._registry.resolve(value)
+            payload, name = serializer.serialize(value)
+            payloads.append(payload)
+            names.append(name)
+            serializers.append(serializer)
+        self.spec, self.data_format, self._serializers = spec, names, serializers
+        self._sizes = struct.Struct(f"<{len(leaves)}I")
+        return self._pack(payloads)
+
+    def _pack(self, payloads: list[bytes]) -> bytes:
+        assert self._sizes is not None
+        return self._sizes.pack(*map(len, payloads)) + b"".join(payloads)
+
+
+class ItemDecoder:
+    """Decodes item bytes written under a given ``data_format`` and ``data_spec``."""
+
+    def __init__(
+        self,
+        data_format: list[str],
+        data_spec: str | None,
+        *,
+        allow_pickle: bool = False,
+        registry: SerializerRegistry | None = None,
+    ) -> None:
+        registry = registry or REGISTRY
+        self.data_format = list(data_format)
+        self._decoders = [registry.decoder(name, allow_pickle=allow_pickle) for name in data_format]
+        spec = TreeSpec.from_json(data_spec) if data_spec else None
+        if spec is not None and spec.num_leaves != len(data_format):
+            raise FormatError(
+                f"data_spec has {spec.num_leaves} leaves but data_format lists {len(data_format)} formats"
+            )
+        self._unflatten: Callable[[list[Any]], Any] = (
+            compile_unflatten(spec) if spec is not None else (lambda leaves: leaves[0] if len(leaves) == 1 else leaves)
+        )
+        self._sizes = struct.Struct(f"<{len(data_format)}I")
+
+    def decode(self, data: memoryview | bytes) -> Any:
+        """Decode one item. Raises :class:`FormatError` when the bytes do not fit the layout."""
+        data = memoryview(data)
+        header = self._sizes.size
+        if len(data) < header:
+            raise FormatError(f"an item of {len(data)} bytes is shorter than its {header}-byte size header")
+        sizes = self._sizes.unpack_from(data)
+        if header + sum(sizes) != len(data):
+            raise FormatError(f"the item's leaf sizes add up to {header + sum(sizes)} bytes, but it has {len(data)}")
+        leaves = []
+        position = header
+        for size, decode in zip(sizes, self._decoders):
+            leaves.append(decode(data[position : position + size]))
+            position += size
+        return self._unflatten(leaves)

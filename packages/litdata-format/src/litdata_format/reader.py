@@ -1,0 +1,131 @@
+"""Reading a whole dataset from a local folder: random access by global item index.
+
+:class:`DatasetReader` is the plain, single-process reader: it loads ``index.json``,
+opens chunks lazily (memory-mapped, or decompressed in memory for whole-chunk zstd),
+verifies checksums on request, and decodes items. ``litdata-stream`` adds caching,
+downloads, shuffling and workers on top of the same pieces.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from itertools import accumulate
+from typing import Any
+
+
+from .checksum import verify_checksum
+from .chunk import ClassicChunk, map_file, open_chunk_bytes
+from .compression import decompress, is_compressed_filename
+from .errors import ChunkFormatError, FormatError
+from .framed import FramedChunk
+from .index import Index
+from .item import ItemDecoder
+from .serializers import SerializerRegistry
+from .tokens import blocks_in_chunk, token_block, token_dtype
+from .writer import TOKENS_LOADER
+
+
+class DatasetReader:
+    """Random access to the items of a dataset stored in a local folder.
+
+    For a token dataset pass ``block_size``: items are then the token blocks.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        allow_pickle: bool = False,
+        verify: bool = False,
+        block_size: int | None = None,
+        registry: SerializerRegistry | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.index = Index.load(self.path)
+        self.verify = verify
+        config = self.index.config
+        self._chunks: dict[int, ClassicChunk | FramedChunk] = {}
+        self.tokens = config is not None and config.item_loader == TOKENS_LOADER
+        if self.tokens:
+            if block_size is None:
+                raise ValueError(f"{self.path} is a token dataset: pass block_size to read it in blocks")
+            assert config is not None
+            self.block_size = block_size
+            self._dtype = token_dtype(config.data_format)
+            counts = [blocks_in_chunk(c.dim or 0, block_size) for c in self.index.chunks]
+        else:
+            self._decoder = None if config is None else ItemDecoder(
+                config.data_format, config.data_spec, allow_pickle=allow_pickle, registry=registry
+            )
+            counts = [c.chunk_size for c in self.index.chunks]
+        self._ends = list(accumulate(counts))
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """(chunk number, item within chunk) of a global index."""
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items")
+        chunk = bisect_right(self._ends, index)
+        start = self._ends[chunk - 1] if chunk else 0
+        return chunk, index - start
+
+    def chunk(self, number: int) -> ClassicChunk | FramedChunk:
+        """Open chunk ``number`` (cached), checking its checksum when ``verify`` is set."""
+        opened = self._chunks.get(number)
+        if opened is None:
+            info = self.index.chunks[number]
+            path = os.path.join(self.path, info.filename)
+            try:
+                data: Any = map_file(path)
+            except FileNotFoundError:
+                raise ChunkFormatError(f"chunk {info.filename} listed in {self.path}/index.json is missing") from None
+            if self.verify and info.checksum is not None:
+                verify_checksum(data, info.checksum, info.filename)
+            if is_compressed_filename(info.filename):
+                data = decompress(data, info.filename)
+            opened = self._chunks[number] = open_chunk_bytes(data, info.filename)
+            if len(opened) != info.chunk_size:
+                raise ChunkFormatError(
+                    f"chunk {info.filename} holds {len(opened)} items but index.json says {info.chunk_size}"
+                )
+        return opened
+
+    def __getitem__(self, index: int) -> Any:
+        number, within = self.locate(index)
+        chunk = self.chunk(number)
+        if self.tokens:
+            if not isinstance(chunk, ClassicChunk):
+                raise FormatError(f"chunk {chunk.name}: token datasets use the classic layout")
+            return token_block(chunk.buffer, chunk.header_size, self._dtype, self.block_size, within).copy()
+        assert self._decoder is not None
+        data = chunk.item(within)
+        try:
+            return self._decoder.decode(data)
+        except FormatError as exc:
+            raise type(exc)(f"chunk {chunk.name}, item {within}: {exc}") from None
+        except (ValueError, TypeError, UnicodeDecodeError, OverflowError, EOFError, IndexError) as exc:
+            raise ChunkFormatError(f"chunk {chunk.name}, item {within} cannot be decoded: {exc}") from exc
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
+def read_dataset(
+    path: str | os.PathLike[str],
+    *,
+    allow_pickle: bool = False,
+    verify: bool = False,
+    block_size: int | None = None,
+) -> list[Any]:
+    """All items of a local dataset in stored order (token blocks when ``block_size`` is given)."""
+    reader = DatasetReader(path, allow_pickle=allow_pickle, verify=verify, block_size=block_size)
+    return list(reader)
+
+
+__all__ = ["DatasetReader", "read_dataset"]

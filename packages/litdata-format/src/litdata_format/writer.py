@@ -1,0 +1,230 @@
+"""Writing chunks and an index to a local folder.
+
+:class:`ChunkWriter` is the single-process building block: it encodes items, closes a
+chunk when the next item would push it past ``chunk_bytes`` (or ``chunk_size`` items,
+tokens for the token layout), and writes each chunk file atomically, so a file with a
+final chunk name is always complete. ``litdata-writer``'s ``optimize()`` runs one per
+worker process; :func:`write_dataset` is the one-call version for small jobs and tests.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .checksum import compute_checksum
+from .chunk import MAX_CHUNK_BYTES, encode_chunk, header_size
+from .compression import compress, compressed_filename, parse_compression
+from .dtypes import NUMPY_DTYPE_INDEX
+from .errors import SerializationError
+from .index import ChunkInfo, Index, IndexConfig
+from .item import ItemEncoder
+from .serializers import NoHeaderTensorSerializer, SerializerRegistry
+from .units import parse_size
+
+PYTREE_LOADER = "PyTreeLoader"
+TOKENS_LOADER = "TokensLoader"
+DEFAULT_CHUNK_BYTES = 64_000_000
+
+
+def chunk_filename(rank: int, index: int) -> str:
+    return f"chunk-{rank}-{index}.bin"
+
+
+def write_file_atomic(path: str, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class _TokenEncoder:
+    """Encodes 1-D token arrays as raw bytes (the ``TokensLoader`` layout)."""
+
+    def __init__(self) -> None:
+        self.data_format: list[str] | None = None
+        self.data_spec: str | None = None
+
+    def encode(self, item: Any) -> tuple[bytes, int]:
+        if isinstance(item, np.ndarray) and item.ndim == 1 and item.dtype in NUMPY_DTYPE_INDEX:
+            name, payload = f"no_header_numpy:{NUMPY_DTYPE_INDEX[item.dtype]}", item.tobytes()
+        elif NoHeaderTensorSerializer().can_serialize(item):
+            payload, name = NoHeaderTensorSerializer().serialize(item)
+        else:
+            raise SerializationError(
+                f"a TokensLoader dataset stores 1-D numpy arrays or tensors of tokens, got {type(item).__name__}"
+                + (f" of shape {item.shape}" if hasattr(item, "shape") else "")
+            )
+        if self.data_format is None:
+            self.data_format = [name]
+        elif self.data_format != [name]:
+            raise SerializationError(f"token arrays must all have one dtype: the first was {self.data_format[0]!r}, got {name!r}")
+        return payload, len(item)
+
+
+class ChunkWriter:
+    """Encodes items into chunk files ``chunk-{rank}-{i}.bin`` in ``output_dir``.
+
+    Exactly one of ``chunk_bytes`` (a size, e.g. ``"64MB"``) and ``chunk_size`` (items,
+    or tokens for ``item_loader="TokensLoader"``) sets when a chunk closes; with neither,
+    chunks close at 64 MB. An item bigger than ``chunk_bytes`` gets a chunk of its own.
+    ``on_chunk`` is called with each closed chunk's path and :class:`ChunkInfo`.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str],
+        *,
+        chunk_bytes: int | str | None = None,
+        chunk_size: int | None = None,
+        compression: str | None = None,
+        item_loader: str = PYTREE_LOADER,
+        rank: int = 0,
+        start_chunk_index: int = 0,
+        checksum: bool = True,
+        registry: SerializerRegistry | None = None,
+        on_chunk: Callable[[str, ChunkInfo], None] | None = None,
+    ) -> None:
+        if chunk_bytes is not None and chunk_size is not None:
+            raise ValueError("pass either chunk_bytes or chunk_size, not both")
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0):
+            raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+        if chunk_bytes is None and chunk_size is None:
+            chunk_bytes = DEFAULT_CHUNK_BYTES
+        if item_loader not in (PYTREE_LOADER, TOKENS_LOADER):
+            raise ValueError(f"unknown item_loader {item_loader!r}: use {PYTREE_LOADER!r} or {TOKENS_LOADER!r}")
+        parse_compression(compression)
+        self.output_dir = os.fspath(output_dir)
+        os.makedirs(self.output_dir, exist_ok=True)
+        self.chunk_bytes = None if chunk_bytes is None else parse_size(chunk_bytes)
+        self.chunk_size = chunk_size
+        self.compression = compression
+        self.item_loader = item_loader
+        self.rank = rank
+        self.checksum = checksum
+        self.on_chunk = on_chunk
+        self.chunks: list[ChunkInfo] = []
+        self._next_index = start_chunk_index
+        self._tokens = item_loader == TOKENS_LOADER
+        self._encoder: ItemEncoder | _TokenEncoder = _TokenEncoder() if self._tokens else ItemEncoder(registry)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._pending_units = 0
+        self._pending_dim = 0
+
+    @property
+    def num_items(self) -> int:
+        return sum(c.chunk_size for c in self.chunks) + len(self._pending)
+
+    def add(self, item: Any) -> None:
+        """Encode ``item``; close the current chunk first if the item would not fit in it."""
+        if self._tokens:
+            payload, dim = self._encoder.encode(item)  # type: ignore[misc]
+            units = dim
+        else:
+            payload, dim = self._encoder.encode(item), 0  # type: ignore[assignment]
+            units = 1
+        if self._pending and self._would_overflow(len(payload), units):
+            self.flush()
+        if header_size(len(self._pending) + 1) + self._pending_bytes + len(payload) > MAX_CHUNK_BYTES:
+            if not self._pending:
+                raise SerializationError(f"an item of {len(payload)} bytes does not fit in a chunk (under 4 GiB)")
+            self.flush()
+        self._pending.append(payload)
+        self._pending_bytes += len(payload)
+        self._pending_units += units
+        self._pending_dim += dim
+
+    def _would_overflow(self, size: int, units: int) -> bool:
+        if self.chunk_bytes is not None:
+            return self._pending_bytes + size > self.chunk_bytes
+        assert self.chunk_size is not None
+        return self._pending_units + units > self.chunk_size
+
+    def flush(self) -> ChunkInfo | None:
+        """Write the pending items as one chunk file (nothing when no item is pending)."""
+        if not self._pending:
+            return None
+        data = encode_chunk(self._pending)
+        filename = chunk_filename(self.rank, self._next_index)
+        stored = data
+        if self.compression is not None:
+            filename = compressed_filename(filename, self.compression)
+            stored = compress(data, self.compression)
+        path = os.path.join(self.output_dir, filename)
+        write_file_atomic(path, stored)
+        info = ChunkInfo(
+            filename=filename,
+            chunk_size=len(self._pending),
+            chunk_bytes=len(data),
+            dim=self._pending_dim if self._tokens else None,
+            checksum=compute_checksum(stored) if self.checksum else None,
+        )
+        self.chunks.append(info)
+        self._next_index += 1
+        self._pending, self._pending_bytes, self._pending_units, self._pending_dim = [], 0, 0, 0
+        if self.on_chunk is not None:
+            self.on_chunk(path, info)
+        return info
+
+    def config(self) -> IndexConfig | None:
+        """The index config, or None before the first item (the leaf formats are not known yet)."""
+        if self._encoder.data_format is None:
+            return None
+        return IndexConfig(
+            data_format=list(self._encoder.data_format),
+            data_spec=self._encoder.data_spec,
+            chunk_bytes=self.chunk_bytes,
+            chunk_size=self.chunk_size,
+            compression=self.compression,
+            item_loader=self.item_loader,
+        )
+
+    def close(self) -> Index:
+        """Flush and return this writer's (partial) index; the caller decides where it goes."""
+        self.flush()
+        return Index(chunks=list(self.chunks), config=self.config())
+
+
+def write_dataset(
+    output_dir: str | os.PathLike[str],
+    items: Iterable[Any],
+    *,
+    chunk_bytes: int | str | None = None,
+    chunk_size: int | None = None,
+    compression: str | None = None,
+    item_loader: str = PYTREE_LOADER,
+    checksum: bool = True,
+    registry: SerializerRegistry | None = None,
+) -> Index:
+    """Write ``items`` as a complete dataset (chunks, then ``index.json`` last) in one process."""
+    output_dir = os.fspath(output_dir)
+    if os.path.exists(os.path.join(output_dir, "index.json")):
+        raise FileExistsError(f"{output_dir} already holds a dataset (index.json); choose an empty folder")
+    writer = ChunkWriter(
+        output_dir,
+        chunk_bytes=chunk_bytes,
+        chunk_size=chunk_size,
+        compression=compression,
+        item_loader=item_loader,
+        checksum=checksum,
+        registry=registry,
+    )
+    for item in items:
+        writer.add(item)
+    index = writer.close()
+    if index.config is None:
+        raise ValueError("no items to write: a dataset needs at least one item")
+    index.dump(output_dir)
+    return index

@@ -1,0 +1,323 @@
+"""The one interface every backend implements: ``Store``.
+
+Keys are relative to the store's root (the bucket and prefix, or the directory of the
+URL it was opened with) and use '/' separators. The shared behaviour lives here so each
+backend file stays small: argument checks, the range semantics, atomic downloads
+(a temporary name in the destination folder, then ``os.replace``) and the parallel
+ranged download of large objects. Backends supply a handful of primitives.
+
+Range semantics (all backends): ``get_range(key, start, end)`` returns the bytes of the
+half-open interval [start, end). ``end=None`` means up to the end of the object. Reading
+past the end returns what exists, and a ``start`` at or beyond the size returns ``b""``.
+A missing object raises NotFoundError in every case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .errors import IntegrityError, NotFoundError, StorageError, redact
+from .url import check_key, join_key
+
+__all__ = ["Store", "ObjectInfo", "TEMP_MARKER", "DEFAULT_PART_SIZE", "DEFAULT_MAX_CONCURRENCY"]
+
+MiB = 1024 * 1024
+DEFAULT_PART_SIZE = 8 * MiB
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_TIMEOUT = 60.0
+# Temporary files carry this marker in their name; listings of local stores skip them.
+TEMP_MARKER = ".litdata-tmp."
+
+Buffer = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a download needs to know before it starts: the size, and a version tag
+    (an ETag) used to make sure every part comes from the same version of the object."""
+
+    size: int
+    version: str | None = None
+
+
+def temp_path_for(path: str) -> str:
+    """A unique temporary file name next to ``path`` (same folder, so os.replace is atomic)."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}{TEMP_MARKER}{os.getpid()}.{uuid.uuid4().hex[:12]}")
+
+
+@contextlib.contextmanager
+def atomic_file(path: str) -> Iterator[int]:
+    """Yield a file descriptor open for writing; on success the file appears at ``path``
+    in one rename, on failure nothing appears and the temporary file is removed."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = temp_path_for(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def pwrite_all(fd: int, data: Buffer, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` (os.pwrite may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+
+
+class Store(ABC):
+    """A place that holds objects under keys: a directory, or a bucket and prefix.
+
+    Stores are thread-safe and fork-safe: each process builds its own SDK client on
+    first use (a DataLoader worker never reuses its parent's connections), and a store
+    pickles without its client, so it can be sent to spawned workers.
+
+    Transfer settings (keyword arguments of every backend): ``part_size`` (bytes per
+    ranged GET or multipart part), ``max_concurrency`` (parallel parts of one transfer),
+    ``max_attempts`` (tries per request, including the first) and ``timeout`` (seconds
+    for connecting and for each read).
+    """
+
+    #: The URL scheme this store serves ("file", "local", "s3", "gs", "azure", ...).
+    scheme: ClassVar[str] = ""
+    #: True where readers should copy objects into a local cache before using them
+    #: (clouds and ``local:`` network drives); False for a plain local directory.
+    is_remote: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        root_url: str,
+        *,
+        part_size: int | None = None,
+        max_concurrency: int | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self._root_url = root_url
+        self.part_size = int(part_size) if part_size else DEFAULT_PART_SIZE
+        self.max_concurrency = max(1, int(max_concurrency)) if max_concurrency else DEFAULT_MAX_CONCURRENCY
+        self.max_attempts = max(1, int(max_attempts)) if max_attempts else DEFAULT_MAX_ATTEMPTS
+        self.timeout = float(timeout) if timeout else DEFAULT_TIMEOUT
+        if self.part_size < 1:
+            raise ValueError(f"part_size must be positive, got {part_size}")
+        self._client_obj: Any = None
+        self._client_pid: int | None = None
+        self._client_lock = threading.Lock()
+        self._lock_pid = os.getpid()
+
+    # ----------------------------------------------------------------- identity
+    @property
+    def root_url(self) -> str:
+        """The URL this store was opened with (normalized, without a trailing '/')."""
+        return self._root_url
+
+    def url(self, key: str = "") -> str:
+        """The full URL of ``key``, for messages and logs."""
+        if not key:
+            return self._root_url
+        return f"{self._root_url.rstrip('/')}/{key}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._root_url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.root_url == self.root_url  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._root_url))
+
+    # ------------------------------------------------------ per-process client
+    def _client(self) -> Any:
+        """The SDK client of this process: built on first use, rebuilt after a fork."""
+        pid = os.getpid()
+        if self._client_pid == pid:
+            return self._client_obj
+        if self._lock_pid != pid:  # a lock inherited through fork may be held forever
+            self._client_lock = threading.Lock()
+            self._lock_pid = pid
+        with self._client_lock:
+            if self._client_pid != pid:
+                self._client_obj = self._make_client()
+                self._client_pid = pid
+        return self._client_obj
+
+    def _make_client(self) -> Any:  # pragma: no cover - local stores have no client
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_client_obj"] = None
+        state["_client_pid"] = None
+        state["_client_lock"] = None
+        state["_lock_pid"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._client_lock = threading.Lock()
+        self._lock_pid = os.getpid()
+
+    def close(self) -> None:
+        """Drop this process's client (and its connections); the next call builds a new one."""
+        self._client_obj = None
+        self._client_pid = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ primitives
+    def _secrets(self) -> tuple[str, ...]:
+        """Secret strings this store knows; they are scrubbed from every error message."""
+        return ()
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets())
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The whole object."""
+
+    @abstractmethod
+    def _get_range(self, key: str, start: int, end: int | None) -> bytes:
+        """Bytes [start, end) with start < end (or end None); past-the-end semantics as
+        documented in the module docstring."""
+
+    @abstractmethod
+    def _stat(self, key: str) -> ObjectInfo:
+        """Size and version of the object; NotFoundError when missing."""
+
+    @abstractmethod
+    def put(self, key: str, data: Buffer) -> None:
+        """Write ``data`` as the object ``key``, replacing it atomically."""
+
+    @abstractmethod
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[str]:
+        """Keys under ``prefix`` (a string prefix, as on S3), in sorted order.
+
+        With ``recursive=False`` only the level right below ``prefix`` is listed: keys
+        without a further '/' and, once each, "folders" as ``"name/"`` with a trailing
+        slash. Pages through any number of keys lazily.
+        """
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is not an error."""
+
+    # --------------------------------------------------------- shared logic
+    def get_range(self, key: str, start: int, end: int | None = None) -> bytes:
+        """Bytes [start, end) of the object (see the module docstring for edge cases)."""
+        check_key(key)
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid range [{start}, {end}) for {self.url(key)}")
+        if end is not None and end == start:
+            self._stat(key)  # raises NotFoundError for a missing key
+            return b""
+        return self._get_range(key, start, end)
+
+    def size(self, key: str) -> int:
+        """Size of the object in bytes."""
+        check_key(key)
+        return self._stat(key).size
+
+    def exists(self, key: str) -> bool:
+        """Whether the object exists (a missing bucket still raises BucketNotFoundError)."""
+        check_key(key)
+        try:
+            self._stat(key)
+        except NotFoundError:
+            return False
+        return True
+
+    def put_file(self, key: str, local_path: str | os.PathLike[str]) -> None:
+        """Upload a local file as ``key`` (backends stream it; S3 uses multipart uploads)."""
+        check_key(key)
+        with open(local_path, "rb") as f:
+            self.put(key, f.read())
+
+    def delete_prefix(self, prefix: str = "") -> int:
+        """Delete every key under ``prefix`` (the whole store for ""); return how many."""
+        check_key(prefix, allow_empty=True)
+        keys = list(self.list(prefix))
+        if keys:
+            with ThreadPoolExecutor(max_workers=min(self.max_concurrency * 2, len(keys))) as pool:
+                for _ in pool.map(self.delete, keys):
+                    pass
+        return len(keys)
+
+    def download(self, key: str, local_path: str | os.PathLike[str]) -> int:
+        """Copy the object to ``local_path`` atomically and return its size.
+
+        Objects larger than ``part_size`` are fetched as ``max_concurrency`` parallel
+        ranged reads written straight into place; the file appears only once complete
+        and its size checked, so readers never see a partial file.
+        """
+        check_key(key)
+        path = os.fspath(local_path)
+        info = self._stat(key)
+        with atomic_file(path) as fd:
+            self._download_into(key, fd, info)
+            written = os.fstat(fd).st_size
+        if written != info.size:  # pragma: no cover - the range readers check lengths
+            os.unlink(path)
+            raise IntegrityError(f"download of {self.url(key)} wrote {written} bytes, expected {info.size}")
+        return info.size
+
+    def _download_into(self, key: str, fd: int, info: ObjectInfo) -> None:
+        if info.size == 0:
+            return
+        if info.size <= self.part_size or self.max_concurrency == 1:
+            self._read_range_into(key, 0, info.size, fd, info)
+            return
+        os.ftruncate(fd, info.size)
+        parts = [(s, min(s + self.part_size, info.size)) for s in range(0, info.size, self.part_size)]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(parts))) as pool:
+            futures = [pool.submit(self._read_range_into, key, s, e, fd, info) for s, e in parts]
+            try:
+                for fut in futures:
+                    fut.result()
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+
+    def _read_range_into(self, key: str, start: int, end: int, fd: int, info: ObjectInfo) -> None:
+        """Write bytes [start, end) of the object at the same offsets of ``fd``.
+
+        The default reads the range into memory; S3 overrides it to stream. A short read
+        means the object changed while we read it.
+        """
+        data = self._get_range(key, start, end)
+        if len(data) != end - start:
+            raise IntegrityError(
+                f"{self.url(key)} returned {len(data)} bytes for range [{start}, {end}); "
+                "the object changed during the download"
+            )
+        pwrite_all(fd, data, start)
+
+    def _full_key(self, prefix: str, key: str) -> str:
+        return join_key(prefix, key)
+
+    def _error(self, cls: type[StorageError], message: str) -> StorageError:
+        return cls(self._redact(message))
