@@ -3,5 +3,5 @@
 # printing throughput. Extra arguments go to examples/demo.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --disable-pip-version-check 'hatch>=1.12,<2'
+python3 -m pip install --quiet --disable-pip-version-check 'hatch>=1.16,<2'
 exec python3 -m hatch run demo "$@"

@@ -5,6 +5,6 @@
 # to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --disable-pip-version-check 'hatch>=1.12,<2'
+python3 -m pip install --quiet --disable-pip-version-check 'hatch>=1.16,<2'
 bash scripts/install-node-tools.sh
 exec python3 -m hatch run test "$@"

@@ -4,11 +4,12 @@ LitData stores an item's structure as PyTorch's pytree spec serialized to JSON:
 ``[1, node]`` where a node is ``{"type": ..., "context": ..., "children_spec": [...]}``.
 A leaf is ``{"type": null, "context": null, "children_spec": []}``; a container names its
 type (``builtins.dict``, ``builtins.list``, ``builtins.tuple``, ``collections.OrderedDict``,
-``collections.defaultdict``, ``collections.deque``, ``collections.namedtuple``,
-``builtins.NoneType``) and carries its context as a JSON string (a dict's keys in order,
+``collections.defaultdict``, ``collections.deque``, ``collections.namedtuple``) and
+carries its context as a JSON string (a dict's keys in order,
 ``"null"`` for lists and tuples). This module needs no torch.
 
-A spec is held as a :class:`TreeSpec`; :func:`compile_unflatten` turns one into a fast
+``None`` is a leaf, as in torch (LitData stores it with the pickle serializer). A spec
+is held as a :class:`TreeSpec`; :func:`compile_unflatten` turns one into a fast
 function that rebuilds items from their leaves.
 """
 
@@ -110,8 +111,6 @@ def _flatten_into(value: Any, leaves: list[Any]) -> TreeSpec:
         return TreeSpec(LIST, "null", tuple(_flatten_into(v, leaves) for v in value))
     if kind is tuple:
         return TreeSpec(TUPLE, "null", tuple(_flatten_into(v, leaves) for v in value))
-    if value is None:
-        return TreeSpec(NONE, "null", ())
     if kind is collections.defaultdict:
         factory = value.default_factory
         context = {
