@@ -1,0 +1,133 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from litdata_format import (
+    ChecksumMismatchError,
+    ChunkFormatError,
+    ChunkWriter,
+    DatasetReader,
+    Index,
+    SerializationError,
+    file_checksum,
+    read_dataset,
+    write_dataset,
+)
+
+
+def test_seed_readme_items_round_trip(tmp_path):
+    items = [(i, i**2) for i in range(200)]
+    index = write_dataset(tmp_path / "ds", items, chunk_size=64)
+    assert [c.chunk_size for c in index.chunks] == [64, 64, 64, 8]
+    assert read_dataset(tmp_path / "ds") == items
+
+
+def test_chunk_bytes_closes_chunks_before_they_overflow(tmp_path):
+    items = [b"x" * 100 for _ in range(10)]
+    index = write_dataset(tmp_path / "ds", items, chunk_bytes=350)
+    # each item is 4 (size header) + 100 bytes: three fit in 350, the fourth would not
+    assert [c.chunk_size for c in index.chunks] == [3, 3, 3, 1]
+    for chunk in index.chunks:
+        path = tmp_path / "ds" / chunk.filename
+        assert chunk.chunk_bytes == path.stat().st_size
+        assert chunk.checksum == file_checksum(str(path))
+
+
+def test_an_item_larger_than_chunk_bytes_gets_its_own_chunk(tmp_path):
+    index = write_dataset(tmp_path / "ds", [b"a", b"b" * 1000, b"c"], chunk_bytes="100B")
+    assert [c.chunk_size for c in index.chunks] == [1, 1, 1]
+    assert read_dataset(tmp_path / "ds") == [b"a", b"b" * 1000, b"c"]
+
+
+def test_index_json_matches_litdata_shape(tmp_path):
+    write_dataset(tmp_path / "ds", [{"index": i, "image": b"x", "class": 3} for i in range(3)], chunk_bytes="64MB")
+    data = json.loads((tmp_path / "ds" / "index.json").read_text())
+    assert sorted(data) == ["chunks", "config", "updated_at"]
+    assert data["chunks"][0]["filename"] == "chunk-0-0.bin"
+    assert data["config"]["data_format"] == ["int", "bytes", "int"]
+    assert data["config"]["chunk_bytes"] == 64_000_000 and data["config"]["chunk_size"] is None
+    assert data["config"]["item_loader"] == "PyTreeLoader"
+    assert json.loads(data["config"]["data_spec"])[1]["context"] == '["index", "image", "class"]'
+
+
+def test_whole_chunk_zstd(tmp_path):
+    items = [{"text": "lorem ipsum " * 50, "i": i} for i in range(40)]
+    index = write_dataset(tmp_path / "ds", items, chunk_size=16, compression="zstd")
+    assert [c.filename for c in index.chunks] == ["chunk-0-0.zstd.bin", "chunk-0-1.zstd.bin", "chunk-0-2.zstd.bin"]
+    stored = sum(os.path.getsize(tmp_path / "ds" / c.filename) for c in index.chunks)
+    assert stored * 5 < sum(c.chunk_bytes for c in index.chunks)
+    assert read_dataset(tmp_path / "ds", verify=True) == items
+    with pytest.raises(ValueError, match="unsupported compression 'gzip'"):
+        write_dataset(tmp_path / "other", items, compression="gzip")
+
+
+def test_token_datasets(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 50_000, size=n, dtype=np.uint16) for n in (10, 3, 17, 8, 30, 5)]
+    index = write_dataset(tmp_path / "ds", arrays, chunk_size=30, item_loader="TokensLoader")
+    assert index.config.data_format == ["no_header_numpy:5"]
+    assert [c.dim for c in index.chunks] == [30, 8, 30, 5]
+    stream = np.concatenate(arrays)
+    blocks = read_dataset(tmp_path / "ds", block_size=4)
+    # blocks never cross a chunk: 30//4 + 8//4 + 30//4 + 5//4 blocks, leftovers dropped
+    assert len(blocks) == 7 + 2 + 7 + 1
+    expected, start = [], 0
+    for dim in (30, 8, 30, 5):
+        expected += [stream[start + 4 * k : start + 4 * k + 4] for k in range(dim // 4)]
+        start += dim
+    assert all(b.dtype == np.uint16 and np.array_equal(b, e) for b, e in zip(blocks, expected))
+    with pytest.raises(ValueError, match="pass block_size"):
+        read_dataset(tmp_path / "ds")
+    with pytest.raises(SerializationError, match="1-D numpy arrays or tensors"):
+        write_dataset(tmp_path / "bad", [np.zeros((2, 2))], item_loader="TokensLoader")
+
+
+def test_writer_refuses_an_existing_dataset_and_bad_settings(tmp_path):
+    write_dataset(tmp_path / "ds", [1])
+    with pytest.raises(FileExistsError, match="already holds a dataset"):
+        write_dataset(tmp_path / "ds", [2])
+    with pytest.raises(ValueError, match="either chunk_bytes or chunk_size"):
+        ChunkWriter(tmp_path / "x", chunk_bytes=1, chunk_size=1)
+    with pytest.raises(ValueError, match="no items"):
+        write_dataset(tmp_path / "empty", [])
+
+
+def test_rank_and_start_index_name_the_chunks(tmp_path):
+    writer = ChunkWriter(tmp_path, chunk_size=2, rank=3, start_chunk_index=5)
+    for i in range(5):
+        writer.add(i)
+    index = writer.close()
+    assert [c.filename for c in index.chunks] == ["chunk-3-5.bin", "chunk-3-6.bin", "chunk-3-7.bin"]
+
+
+def test_random_access_and_negative_indices(tmp_path):
+    write_dataset(tmp_path / "ds", list(range(100)), chunk_size=7)
+    reader = DatasetReader(tmp_path / "ds")
+    assert len(reader) == 100
+    assert [reader[i] for i in (99, 0, 50, 13, -1)] == [99, 0, 50, 13, 99]
+    with pytest.raises(IndexError):
+        reader[100]
+
+
+def test_flipped_bytes_are_caught_by_the_checksum(tmp_path):
+    write_dataset(tmp_path / "ds", [f"item {i}" for i in range(20)], chunk_size=5)
+    path = tmp_path / "ds" / "chunk-0-2.bin"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ChecksumMismatchError, match="chunk chunk-0-2.bin is corrupted"):
+        read_dataset(tmp_path / "ds", verify=True)
+
+
+def test_missing_and_mismatched_chunks(tmp_path):
+    write_dataset(tmp_path / "ds", list(range(20)), chunk_size=5)
+    os.remove(tmp_path / "ds" / "chunk-0-1.bin")
+    with pytest.raises(ChunkFormatError, match="chunk-0-1.bin listed in .* is missing"):
+        read_dataset(tmp_path / "ds")
+    index = Index.load(tmp_path / "ds")
+    index.chunks[0].chunk_size = 6
+    index.dump(tmp_path / "ds")
+    with pytest.raises(ChunkFormatError, match="holds 5 items but index.json says 6"):
+        DatasetReader(tmp_path / "ds")[0]
