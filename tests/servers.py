@@ -180,7 +180,7 @@ class S3Server:
     access_key: str
     secret_key: str
     process: ServerProcess | None = None
-    data_dir: Path | None = None  # rclone: buckets are top-level folders here
+    data_dir: Path | None = None  # rclone: buckets are the top-level folders here
     fixed_bucket: str | None = None  # an external server may give one bucket to share
 
     def storage_options(self, **extra: Any) -> dict[str, Any]:
@@ -218,10 +218,8 @@ class S3Server:
         return f"s3://{bucket}"
 
     def create_bucket(self, bucket: str) -> None:
-        if self.data_dir is not None:
-            (self.data_dir / bucket).mkdir(parents=True, exist_ok=True)
-        else:
-            self.client().create_bucket(Bucket=bucket)
+        # Through the API on rclone too: its directory cache would not see a new folder.
+        self.client().create_bucket(Bucket=bucket)
 
 
 def start_moto(log_dir: Path) -> S3Server:

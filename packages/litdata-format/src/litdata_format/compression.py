@@ -7,6 +7,7 @@ classic layout (``chunk-R-I.bin``). LitData 0.2.76's framed layout is read by
 
 from __future__ import annotations
 
+import re
 import threading
 
 import zstandard
@@ -32,21 +33,24 @@ def parse_compression(compression: str | None) -> tuple[str, int] | None:
     return algorithm, int(level)
 
 
+_COMPRESSED_NAME = re.compile(r"\.zstd(?::-?\d+)?(?=\.[^.]*$)")
+
+
 def compressed_filename(filename: str, compression: str | None) -> str:
-    """``chunk-0-0.bin`` -> ``chunk-0-0.zstd.bin`` when compressed."""
+    """``chunk-0-0.bin`` -> ``chunk-0-0.zstd.bin`` (``chunk-0-0.zstd:10.bin`` for ``zstd:10``), as LitData names them."""
     if parse_compression(compression) is None:
         return filename
     stem, dot, ext = filename.rpartition(".")
-    return f"{stem}.zstd.{ext}" if dot else f"{filename}.zstd"
+    return f"{stem}.{compression}.{ext}" if dot else f"{filename}.{compression}"
 
 
 def decompressed_filename(filename: str) -> str:
-    """``chunk-0-0.zstd.bin`` -> ``chunk-0-0.bin``; other names are returned unchanged."""
-    return filename.replace(".zstd.", ".", 1) if ".zstd." in filename else filename
+    """``chunk-0-0.zstd.bin`` or ``chunk-0-0.zstd:10.bin`` -> ``chunk-0-0.bin``; other names unchanged."""
+    return _COMPRESSED_NAME.sub("", filename, count=1)
 
 
 def is_compressed_filename(filename: str) -> bool:
-    return ".zstd." in filename
+    return _COMPRESSED_NAME.search(filename) is not None
 
 
 def compress(data: bytes | memoryview, compression: str) -> bytes:
@@ -84,3 +88,25 @@ def decompress_frame(data: bytes | memoryview, size: int, name: str) -> bytes:
     if len(out) != size:
         raise ChunkFormatError(f"chunk {name}: a zstd frame holds {len(out)} bytes, the frame table says {size}")
     return out
+
+
+ZSTD_FRAME_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def sample_compressed(config_extra: dict) -> bool:
+    """True for LitData 0.2.76's per-sample layout (``compression_level: "sample"``)."""
+    return config_extra.get("compression_level") == "sample"
+
+
+def decompress_item(data: memoryview, name: str) -> memoryview:
+    """Undo per-sample compression: an item that starts with the zstd magic is one frame.
+
+    Items without the magic are returned as they are: LitData 0.2.76 skips compression
+    for small items while its index still declares it.
+    """
+    if bytes(data[:4]) != ZSTD_FRAME_MAGIC:
+        return data
+    try:
+        return memoryview(_decompressor().stream_reader(data).read())
+    except zstandard.ZstdError as exc:
+        raise ChunkFormatError(f"chunk {name}: a compressed item is corrupted ({exc})") from None

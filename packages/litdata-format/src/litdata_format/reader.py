@@ -16,7 +16,7 @@ from typing import Any
 
 from .checksum import verify_checksum
 from .chunk import ClassicChunk, map_file, open_chunk_bytes
-from .compression import decompress, is_compressed_filename
+from .compression import decompress, decompress_item, is_compressed_filename, sample_compressed
 from .errors import ChunkFormatError, FormatError
 from .framed import FramedChunk
 from .index import Index
@@ -60,6 +60,7 @@ class DatasetReader:
             )
             counts = [c.chunk_size for c in self.index.chunks]
         self._ends = list(accumulate(counts))
+        self._per_sample = config is not None and sample_compressed(config.extra)
 
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
@@ -105,6 +106,8 @@ class DatasetReader:
         assert self._decoder is not None
         data = chunk.item(within)
         try:
+            if self._per_sample:
+                data = decompress_item(data, chunk.name)
             return self._decoder.decode(data)
         except FormatError as exc:
             raise type(exc)(f"chunk {chunk.name}, item {within}: {exc}") from None

@@ -444,6 +444,52 @@ class TensorSerializer(Serializer):
         return decode
 
 
+class _ReadOnlySerializer(Serializer):
+    """A format that LitData 0.2.76 writes and this package reads but never writes."""
+
+    def can_serialize(self, value: Any) -> bool:
+        return False
+
+    def serialize(self, value: Any) -> tuple[bytes, str]:
+        raise SerializationError(f"the {self.name!r} format is read-only here")
+
+
+class CompactJSONSerializer(_ReadOnlySerializer):
+    """``json``: a list or dict stored as one leaf (see :mod:`litdata_format.compact_json`)."""
+
+    name = "json"
+
+    def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        from .compact_json import loads
+
+        return loads
+
+
+class ImageFileSerializer(_ReadOnlySerializer):
+    """``image:EXT``: an encoded image file (PNG, JPEG, WebP, ...), decoded with Pillow."""
+
+    name = "image"
+
+    def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        image = _import_pil()
+        return lambda data: image.open(io.BytesIO(bytes(data)))
+
+
+class TiffFileSerializer(_ReadOnlySerializer):
+    """``tifffile``: a TIFF file, decoded to a numpy array (with tifffile if installed, else Pillow)."""
+
+    name = "tifffile"
+
+    def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        try:
+            import tifffile
+
+            return lambda data: tifffile.imread(io.BytesIO(bytes(data)))
+        except ImportError:
+            image = _import_pil()
+            return lambda data: np.asarray(image.open(io.BytesIO(bytes(data))))
+
+
 class PickleSerializer(Serializer):
     """Anything else, pickled. Decoding runs arbitrary code, so it must be allowed explicitly."""
 
@@ -553,6 +599,9 @@ def default_serializers() -> list[Serializer]:
         NumpySerializer(),
         NoHeaderTensorSerializer(),
         TensorSerializer(),
+        CompactJSONSerializer(),
+        ImageFileSerializer(),
+        TiffFileSerializer(),
         PickleSerializer(),
     ]
 
