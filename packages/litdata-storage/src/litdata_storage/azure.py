@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import azure.core.exceptions as ax
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
 from .base import Buffer, ObjectInfo, Store
 from .errors import (
@@ -31,7 +31,11 @@ from .url import check_key, join_key
 
 __all__ = ["AzureStore"]
 
-_TRANSIENT = (ax.ServiceResponseError, ax.IncompleteReadError, ConnectionError) if hasattr(ax, "IncompleteReadError") else (ax.ServiceResponseError, ConnectionError)
+_TRANSIENT = (
+    (ax.ServiceResponseError, ax.IncompleteReadError, ConnectionError)
+    if hasattr(ax, "IncompleteReadError")
+    else (ax.ServiceResponseError, ConnectionError)
+)
 
 
 def _code(exc: BaseException) -> str:
@@ -70,9 +74,17 @@ class AzureStore(Store):
         self.container = container
         self.prefix = prefix.strip("/")
         root = f"azure://{container}/{self.prefix}" if self.prefix else f"azure://{container}"
-        super().__init__(root, part_size=part_size, max_concurrency=max_concurrency, max_attempts=max_attempts, timeout=timeout)
+        super().__init__(
+            root,
+            part_size=part_size,
+            max_concurrency=max_concurrency,
+            max_attempts=max_attempts,
+            timeout=timeout,
+        )
         env = os.environ.get
-        self._connection_string = connection_string or (None if (account_url or account_name) else env("AZURE_STORAGE_CONNECTION_STRING"))
+        self._connection_string = connection_string or (
+            None if (account_url or account_name) else env("AZURE_STORAGE_CONNECTION_STRING")
+        )
         self._account_name = account_name or env("AZURE_STORAGE_ACCOUNT_NAME")
         self._account_url = account_url or env("AZURE_STORAGE_ACCOUNT_URL")
         self._account_key = account_key or env("AZURE_STORAGE_ACCOUNT_KEY")
@@ -81,7 +93,12 @@ class AzureStore(Store):
         self._anon = bool(anon)
 
     def _secrets(self) -> tuple[str, ...]:
-        found = [self._connection_string, self._account_key, self._sas_token, os.environ.get("AZURE_STORAGE_CONNECTION_STRING")]
+        found = [
+            self._connection_string,
+            self._account_key,
+            self._sas_token,
+            os.environ.get("AZURE_STORAGE_CONNECTION_STRING"),
+        ]
         for text in (self._connection_string or "").split(";"):
             name, _, value = text.partition("=")
             if name.strip().lower() in ("accountkey", "sharedaccesssignature"):
@@ -90,7 +107,10 @@ class AzureStore(Store):
 
     def _make_client(self) -> Any:
         settings: dict[str, Any] = {
-            "retry_total": max(0, self.max_attempts - 1),
+            # The SDK's default waits 15 s before the first retry; start at about 1.5 s.
+            "retry_policy": ExponentialRetry(
+                initial_backoff=0.5, increment_base=2, retry_total=max(0, self.max_attempts - 1)
+            ),
             "connection_timeout": self.timeout,
             "read_timeout": self.timeout,
             "max_single_put_size": max(self.part_size, 1024 * 1024),
@@ -126,7 +146,9 @@ class AzureStore(Store):
                 credential = DefaultAzureCredential()
             return BlobServiceClient(url, credential=credential, **settings)
         except ValueError as exc:
-            raise CredentialsError(self._redact(f"invalid Azure connection settings for {self.root_url}: {exc}")) from None
+            raise CredentialsError(
+                self._redact(f"invalid Azure connection settings for {self.root_url}: {exc}")
+            ) from None
 
     def _blob_name(self, key: str) -> str:
         return join_key(self.prefix, key)
@@ -143,10 +165,14 @@ class AzureStore(Store):
             return BucketNotFoundError(f"container {self.container!r} does not exist: {op} {where}")
         if isinstance(exc, ax.ResourceNotFoundError) or code == "BlobNotFound":
             return NotFoundError(f"no object at {where}")
-        if isinstance(exc, ax.ClientAuthenticationError):
-            if code in ("AuthorizationPermissionMismatch", "AuthorizationFailure", "InsufficientAccountPermissions"):
-                return AccessDeniedError(f"access denied: {op} {where}: {code}")
-            return CredentialsError(f"the server rejected the credentials for {op} {where}: {code or type(exc).__name__}")
+        status = getattr(exc, "status_code", None)
+        if (
+            code in ("AuthenticationFailed", "InvalidAuthenticationInfo", "NoAuthenticationInformation")
+            or status == 401
+        ):
+            return CredentialsError(f"the server rejected the credentials for {op} {where}: {code or status}")
+        if status == 403 or isinstance(exc, ax.ClientAuthenticationError):
+            return AccessDeniedError(f"access denied: {op} {where}: {code or status}")
         if isinstance(exc, ax.ServiceRequestError) or isinstance(exc, _TRANSIENT):
             return StorageConnectionError(
                 self._redact(
@@ -159,7 +185,12 @@ class AzureStore(Store):
 
     def _run(self, op: str, key: str, fn: Any) -> Any:
         try:
-            return call_with_retries(fn, attempts=self.max_attempts, is_transient=lambda e: isinstance(e, _TRANSIENT), what=self.url(key))
+            return call_with_retries(
+                fn,
+                attempts=self.max_attempts,
+                is_transient=lambda e: isinstance(e, _TRANSIENT),
+                what=self.url(key),
+            )
         except Exception as exc:
             raise self._translate(exc, key, op) from None
 
@@ -167,7 +198,11 @@ class AzureStore(Store):
     def get(self, key: str) -> bytes:
         check_key(key)
         name = self._blob_name(key)
-        return self._run("get", key, lambda: self._container().download_blob(name, max_concurrency=1, timeout=self.timeout).readall())
+        return self._run(
+            "get",
+            key,
+            lambda: self._container().download_blob(name, max_concurrency=1, timeout=self.timeout).readall(),
+        )
 
     def _get_range(self, key: str, start: int, end: int | None) -> bytes:
         name = self._blob_name(key)
@@ -175,7 +210,11 @@ class AzureStore(Store):
         def read() -> bytes:
             try:
                 length = None if end is None else end - start
-                return self._container().download_blob(name, offset=start, length=length, max_concurrency=1, timeout=self.timeout).readall()
+                return (
+                    self._container()
+                    .download_blob(name, offset=start, length=length, max_concurrency=1, timeout=self.timeout)
+                    .readall()
+                )
             except ax.HttpResponseError as exc:
                 if getattr(exc, "status_code", None) == 416 or _code(exc) == "InvalidRange":
                     return b""
@@ -188,7 +227,11 @@ class AzureStore(Store):
 
     def _stat(self, key: str) -> ObjectInfo:
         name = self._blob_name(key)
-        props = self._run("head", key, lambda: self._container().get_blob_client(name).get_blob_properties(timeout=self.timeout))
+        props = self._run(
+            "head",
+            key,
+            lambda: self._container().get_blob_client(name).get_blob_properties(timeout=self.timeout),
+        )
         return ObjectInfo(size=int(props.size), version=props.etag)
 
     # --------------------------------------------------------------- writing
@@ -196,7 +239,11 @@ class AzureStore(Store):
         check_key(key)
         name = self._blob_name(key)
         payload = bytes(data)
-        self._run("put", key, lambda: self._container().upload_blob(name, payload, overwrite=True, timeout=self.timeout))
+        self._run(
+            "put",
+            key,
+            lambda: self._container().upload_blob(name, payload, overwrite=True, timeout=self.timeout),
+        )
 
     def put_file(self, key: str, local_path: str | os.PathLike[str]) -> None:
         check_key(key)
@@ -206,7 +253,14 @@ class AzureStore(Store):
 
         def upload() -> None:
             with open(path, "rb") as f:
-                self._container().upload_blob(name, f, length=size, overwrite=True, max_concurrency=self.max_concurrency, timeout=self.timeout)
+                self._container().upload_blob(
+                    name,
+                    f,
+                    length=size,
+                    overwrite=True,
+                    max_concurrency=self.max_concurrency,
+                    timeout=self.timeout,
+                )
 
         self._run("put", key, upload)
 
@@ -233,9 +287,16 @@ class AzureStore(Store):
         container = self._container()
         try:
             if recursive:
-                pages = container.list_blobs(name_starts_with=root + prefix, timeout=self.timeout).by_page()
+                pages = container.list_blobs(
+                    name_starts_with=root + prefix, results_per_page=self.list_page_size, timeout=self.timeout
+                ).by_page()
             else:
-                pages = container.walk_blobs(name_starts_with=root + prefix, delimiter="/", timeout=self.timeout).by_page()
+                pages = container.walk_blobs(
+                    name_starts_with=root + prefix,
+                    delimiter="/",
+                    results_per_page=self.list_page_size,
+                    timeout=self.timeout,
+                ).by_page()
             for page in pages:
                 for name in sorted(item.name for item in page):
                     yield name[len(root) :]

@@ -102,6 +102,8 @@ class Store(ABC):
     #: True where readers should copy objects into a local cache before using them
     #: (clouds and ``local:`` network drives); False for a plain local directory.
     is_remote: ClassVar[bool] = True
+    #: Keys asked for per listing request (servers may return fewer).
+    list_page_size: int = 1000
 
     def __init__(
         self,
@@ -140,7 +142,8 @@ class Store(ABC):
         return f"{type(self).__name__}({self._root_url!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.root_url == self.root_url  # type: ignore[attr-defined]
+        """Same class, same location, same settings (endpoint, credentials, transfers)."""
+        return type(other) is type(self) and other.__getstate__() == self.__getstate__()  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
         return hash((type(self), self._root_url))

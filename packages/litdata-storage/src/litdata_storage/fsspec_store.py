@@ -25,7 +25,11 @@ class FsspecStore(Store):
     scheme = "fsspec"
 
     def __init__(self, url: str, **storage_options: Any) -> None:
-        common = {k: storage_options.pop(k) for k in ("part_size", "max_concurrency", "max_attempts", "timeout") if k in storage_options}
+        common = {
+            k: storage_options.pop(k)
+            for k in ("part_size", "max_concurrency", "max_attempts", "timeout")
+            if k in storage_options
+        }
         self.fs, path = fsspec.core.url_to_fs(url, **storage_options)
         self.path = path.rstrip("/")
         super().__init__(url.rstrip("/"), **common)
@@ -53,7 +57,9 @@ class FsspecStore(Store):
         if start >= size:
             return b""
         try:
-            return bytes(self.fs.cat_file(self._p(key), start=start, end=min(end, size) if end is not None else None))
+            return bytes(
+                self.fs.cat_file(self._p(key), start=start, end=min(end, size) if end is not None else None)
+            )
         except Exception as exc:
             raise self._translate(exc, key, "get") from None
 
@@ -100,7 +106,10 @@ class FsspecStore(Store):
                 keys = [n.lstrip("/")[len(lead) :] for n in names]
             else:
                 entries = self.fs.ls(base, detail=True) if self.fs.exists(base) else []
-                keys = [e["name"].lstrip("/")[len(lead) :] + ("/" if e.get("type") == "directory" else "") for e in entries]
+                keys = [
+                    e["name"].lstrip("/")[len(lead) :] + ("/" if e.get("type") == "directory" else "")
+                    for e in entries
+                ]
         except FileNotFoundError:
             return iter(())
         return iter(sorted(k for k in keys if k.startswith(prefix) and k))

@@ -34,17 +34,9 @@ from .url import check_key, join_key
 
 __all__ = ["GCSStore"]
 
-_TRANSIENT = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.Timeout,
-    ConnectionError,
-    gx.ServiceUnavailable,
-    gx.InternalServerError,
-    gx.TooManyRequests,
-    gx.GatewayTimeout,
-    gx.BadGateway,
-)
+# google-cloud-storage already retries connection errors, timeouts, 429 and 5xx within
+# the retry deadline; this outer layer only re-reads a body cut after the retries ran out.
+_TRANSIENT = (requests.exceptions.ChunkedEncodingError,)
 
 
 class GCSStore(Store):
@@ -75,7 +67,13 @@ class GCSStore(Store):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         root = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
-        super().__init__(root, part_size=part_size, max_concurrency=max_concurrency, max_attempts=max_attempts, timeout=timeout)
+        super().__init__(
+            root,
+            part_size=part_size,
+            max_concurrency=max_concurrency,
+            max_attempts=max_attempts,
+            timeout=timeout,
+        )
         self._project = project
         self._credentials = credentials
         self._endpoint_url = endpoint_url
@@ -87,7 +85,9 @@ class GCSStore(Store):
         project = self._project or os.environ.get("GOOGLE_CLOUD_PROJECT")
         try:
             if isinstance(self._credentials, str):
-                client = storage.Client.from_service_account_json(self._credentials, project=project, client_options=options)
+                client = storage.Client.from_service_account_json(
+                    self._credentials, project=project, client_options=options
+                )
             else:
                 credentials = self._credentials
                 if credentials is None and (self._anon or emulator or self._endpoint_url):
@@ -101,7 +101,9 @@ class GCSStore(Store):
                 "storage_options={'credentials': ...}, or anon=True for public buckets"
             ) from None
         try:  # room for every parallel part in the connection pool
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(32, 4 * self.max_concurrency))
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=4, pool_maxsize=max(32, 4 * self.max_concurrency)
+            )
             client._http.mount("https://", adapter)
             client._http.mount("http://", adapter)
         except Exception:  # pragma: no cover - a private attribute; only a performance tweak
@@ -115,26 +117,43 @@ class GCSStore(Store):
         return self._client().bucket(self.bucket).blob(join_key(self.prefix, key))
 
     def _retry(self) -> Any:
-        return DEFAULT_RETRY.with_deadline(self.timeout * self.max_attempts) if hasattr(DEFAULT_RETRY, "with_deadline") else DEFAULT_RETRY
+        """google's retry policy, bounded so a dead endpoint fails in minutes, not hours."""
+        deadline = min(120.0, self.timeout * self.max_attempts)
+        if hasattr(DEFAULT_RETRY, "with_timeout"):
+            return DEFAULT_RETRY.with_timeout(deadline)
+        return DEFAULT_RETRY.with_deadline(deadline)  # pragma: no cover - older api-core
 
     def _translate(self, exc: BaseException, key: str, op: str) -> StorageError:
         where = self.url(key)
         if isinstance(exc, StorageError):
             return exc
+        if isinstance(exc, gx.RetryError) and exc.cause is not None:  # the retry deadline passed
+            exc = exc.cause
         if isinstance(exc, gx.NotFound):
             if self._bucket_missing():
                 return BucketNotFoundError(f"bucket {self.bucket!r} does not exist: {op} {where}")
             return NotFoundError(f"no object at {where}")
         if isinstance(exc, gx.Unauthorized) or isinstance(exc, gax.GoogleAuthError):
-            return CredentialsError(f"the server rejected the credentials for {op} {where}: {type(exc).__name__}")
+            return CredentialsError(
+                f"the server rejected the credentials for {op} {where}: {type(exc).__name__}"
+            )
         if isinstance(exc, gx.Forbidden):
-            return AccessDeniedError(self._redact(f"access denied: {op} {where}: {getattr(exc, 'message', exc)}"))
-        if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)):
+            return AccessDeniedError(
+                self._redact(f"access denied: {op} {where}: {getattr(exc, 'message', exc)}")
+            )
+        if isinstance(
+            exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)
+        ):
             return StorageConnectionError(
-                f"cannot reach the GCS endpoint for {op} {where} after {self.max_attempts} attempt(s) "
+                f"cannot reach the GCS endpoint {self._endpoint()} for {op} {where} after {self.max_attempts} attempt(s) "
                 f"(timeout {self.timeout:g}s): {type(exc).__name__}"
             )
         return StorageError(self._redact(f"{op} {where} failed: {type(exc).__name__}: {exc}"))
+
+    def _endpoint(self) -> str:
+        return (
+            self._endpoint_url or os.environ.get("STORAGE_EMULATOR_HOST") or "https://storage.googleapis.com"
+        )
 
     def _bucket_missing(self) -> bool:
         try:
@@ -144,7 +163,12 @@ class GCSStore(Store):
 
     def _run(self, op: str, key: str, fn: Any) -> Any:
         try:
-            return call_with_retries(fn, attempts=self.max_attempts, is_transient=lambda e: isinstance(e, _TRANSIENT), what=self.url(key))
+            return call_with_retries(
+                fn,
+                attempts=self.max_attempts,
+                is_transient=lambda e: isinstance(e, _TRANSIENT),
+                what=self.url(key),
+            )
         except Exception as exc:
             raise self._translate(exc, key, op) from None
 
@@ -152,7 +176,13 @@ class GCSStore(Store):
     def get(self, key: str) -> bytes:
         check_key(key)
         blob = self._blob(key)
-        return self._run("get", key, lambda: blob.download_as_bytes(raw_download=True, checksum=None, timeout=self.timeout, retry=self._retry()))
+        return self._run(
+            "get",
+            key,
+            lambda: blob.download_as_bytes(
+                raw_download=True, checksum=None, timeout=self.timeout, retry=self._retry()
+            ),
+        )
 
     def _get_range(self, key: str, start: int, end: int | None) -> bytes:
         blob = self._blob(key)
@@ -160,7 +190,12 @@ class GCSStore(Store):
         def read() -> bytes:
             try:
                 return blob.download_as_bytes(
-                    start=start, end=None if end is None else end - 1, raw_download=True, checksum=None, timeout=self.timeout, retry=self._retry()
+                    start=start,
+                    end=None if end is None else end - 1,
+                    raw_download=True,
+                    checksum=None,
+                    timeout=self.timeout,
+                    retry=self._retry(),
                 )
             except gx.RequestRangeNotSatisfiable:
                 return b""
@@ -173,14 +208,22 @@ class GCSStore(Store):
     def _stat(self, key: str) -> ObjectInfo:
         blob = self._blob(key)
         self._run("head", key, lambda: blob.reload(timeout=self.timeout, retry=self._retry()))
-        return ObjectInfo(size=int(blob.size or 0), version=str(blob.generation) if blob.generation else blob.etag)
+        return ObjectInfo(
+            size=int(blob.size or 0), version=str(blob.generation) if blob.generation else blob.etag
+        )
 
     # --------------------------------------------------------------- writing
     def put(self, key: str, data: Buffer) -> None:
         check_key(key)
         blob = self._blob(key)
         payload = bytes(data)
-        self._run("put", key, lambda: blob.upload_from_string(payload, timeout=self.timeout, retry=DEFAULT_RETRY, checksum=None))
+        self._run(
+            "put",
+            key,
+            lambda: blob.upload_from_string(
+                payload, timeout=self.timeout, retry=self._retry(), checksum=None
+            ),
+        )
 
     def put_file(self, key: str, local_path: str | os.PathLike[str]) -> None:
         check_key(key)
@@ -188,7 +231,11 @@ class GCSStore(Store):
         path = os.fspath(local_path)
         if not os.path.isfile(path):
             raise FileNotFoundError(path)
-        self._run("put", key, lambda: blob.upload_from_filename(path, timeout=self.timeout, retry=DEFAULT_RETRY, checksum=None))
+        self._run(
+            "put",
+            key,
+            lambda: blob.upload_from_filename(path, timeout=self.timeout, retry=self._retry(), checksum=None),
+        )
 
     def delete(self, key: str) -> None:
         check_key(key)
@@ -196,7 +243,7 @@ class GCSStore(Store):
 
         def delete() -> None:
             try:
-                blob.delete(timeout=self.timeout, retry=DEFAULT_RETRY)
+                blob.delete(timeout=self.timeout, retry=self._retry())
             except gx.NotFound:
                 if self._bucket_missing():
                     raise
@@ -212,7 +259,12 @@ class GCSStore(Store):
         root = f"{self.prefix}/" if self.prefix else ""
         client = self._client()
         iterator = client.list_blobs(
-            self.bucket, prefix=root + prefix, delimiter=None if recursive else "/", timeout=self.timeout, retry=self._retry()
+            self.bucket,
+            prefix=root + prefix,
+            delimiter=None if recursive else "/",
+            page_size=self.list_page_size,
+            timeout=self.timeout,
+            retry=self._retry(),
         )
         try:
             for page in iterator.pages:

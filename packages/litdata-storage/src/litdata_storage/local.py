@@ -29,7 +29,9 @@ class LocalStore(Store):
     scheme = "file"
     is_remote = False
 
-    def __init__(self, root: str | os.PathLike[str], *, network_drive: bool = False, **options: object) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, network_drive: bool = False, **options: object
+    ) -> None:
         root = os.path.abspath(os.fspath(root))
         self.root = root
         self.network_drive = network_drive

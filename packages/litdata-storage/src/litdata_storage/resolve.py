@@ -8,6 +8,7 @@ backend is one file plus one ``register_scheme`` call.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,7 @@ def _s3_factory(parsed: ParsedURL, options: dict[str, Any]) -> Store:
     require("boto3", "s3", parsed.url)
     from .s3 import S3Store
 
+    _check_options(parsed, options, _keyword_options(S3Store))
     return S3Store(parsed.bucket, parsed.prefix, **options)
 
 
@@ -73,6 +75,7 @@ def _gcs_factory(parsed: ParsedURL, options: dict[str, Any]) -> Store:
     require("google.cloud.storage", "gcs", parsed.url)
     from .gcs import GCSStore
 
+    _check_options(parsed, options, _keyword_options(GCSStore))
     return GCSStore(parsed.bucket, parsed.prefix, **options)
 
 
@@ -80,6 +83,7 @@ def _azure_factory(parsed: ParsedURL, options: dict[str, Any]) -> Store:
     require("azure.storage.blob", "azure", parsed.url)
     from .azure import AzureStore
 
+    _check_options(parsed, options, _keyword_options(AzureStore))
     return AzureStore(parsed.bucket, parsed.prefix, **options)
 
 
@@ -99,7 +103,14 @@ def _fsspec_factory(parsed: ParsedURL, options: dict[str, Any]) -> Store:
     try:
         return FsspecStore(parsed.url, **options)
     except ValueError as exc:  # fsspec: "Protocol not known"
-        raise InvalidURLError(f"{parsed.url!r}: fsspec does not know the {parsed.scheme}:// scheme ({exc})") from None
+        raise InvalidURLError(
+            f"{parsed.url!r}: fsspec does not know the {parsed.scheme}:// scheme ({exc})"
+        ) from None
+
+
+def _keyword_options(cls: type) -> tuple[str, ...]:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 def _check_options(parsed: ParsedURL, options: dict[str, Any], allowed: tuple[str, ...]) -> None:

@@ -45,5 +45,12 @@ def call_with_retries(
             if attempt >= attempts or not is_transient(exc):
                 raise
             delay = backoff_delay(attempt)
-            logger.debug("retrying %s after %s (attempt %d of %d, in %.2fs)", what, type(exc).__name__, attempt, attempts, delay)
+            logger.debug(
+                "retrying %s after %s (attempt %d of %d, in %.2fs)",
+                what,
+                type(exc).__name__,
+                attempt,
+                attempts,
+                delay,
+            )
             time.sleep(delay)

@@ -46,8 +46,20 @@ _READ_CHUNK = 1 * MiB
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "AccountProblem"}
-_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "InvalidClientTokenId"}
-_CONNECTION = (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError, bx.ConnectionClosedError)
+_BAD_CREDENTIALS = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "InvalidClientTokenId",
+}
+_CONNECTION = (
+    bx.EndpointConnectionError,
+    bx.ConnectTimeoutError,
+    bx.ReadTimeoutError,
+    bx.ConnectionClosedError,
+)
 _CREDENTIALS = (bx.NoCredentialsError, bx.PartialCredentialsError, bx.ProfileNotFound)
 
 
@@ -113,9 +125,17 @@ class S3Store(Store):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         root = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        super().__init__(root, part_size=part_size, max_concurrency=max_concurrency, max_attempts=max_attempts, timeout=timeout)
+        super().__init__(
+            root,
+            part_size=part_size,
+            max_concurrency=max_concurrency,
+            max_attempts=max_attempts,
+            timeout=timeout,
+        )
         if addressing_style not in (None, "path", "virtual", "auto"):
-            raise ValueError(f"addressing_style must be 'path', 'virtual' or 'auto', not {addressing_style!r}")
+            raise ValueError(
+                f"addressing_style must be 'path', 'virtual' or 'auto', not {addressing_style!r}"
+            )
         if retry_mode not in ("standard", "adaptive", "legacy"):
             raise ValueError(f"retry_mode must be 'standard' or 'adaptive', not {retry_mode!r}")
         self._endpoint_url = endpoint_url
@@ -148,8 +168,12 @@ class S3Store(Store):
                 profile_name=self._profile,
             )
         except _CREDENTIALS as exc:
-            raise CredentialsError(self._redact(f"cannot load AWS credentials for {self.root_url}: {exc}")) from None
-        custom_endpoint = self._endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            raise CredentialsError(
+                self._redact(f"cannot load AWS credentials for {self.root_url}: {exc}")
+            ) from None
+        custom_endpoint = (
+            self._endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        )
         style = self._addressing_style or ("path" if custom_endpoint else None)
         options: dict[str, Any] = {
             "retries": {"max_attempts": self.max_attempts, "mode": self._retry_mode},
@@ -200,11 +224,15 @@ class S3Store(Store):
             code = str(err.get("Code", ""))
             message = str(err.get("Message", "")) or code
             if code == "NoSuchBucket":
-                return BucketNotFoundError(self._redact(f"bucket {self.bucket!r} does not exist: {op} {where}"))
+                return BucketNotFoundError(
+                    self._redact(f"bucket {self.bucket!r} does not exist: {op} {where}")
+                )
             if code in _NOT_FOUND:
                 return NotFoundError(self._redact(f"no object at {where}"))
             if code in _BAD_CREDENTIALS:
-                return CredentialsError(self._redact(f"the server rejected the credentials for {op} {where}: {code}"))
+                return CredentialsError(
+                    self._redact(f"the server rejected the credentials for {op} {where}: {code}")
+                )
             if code in _DENIED:
                 return AccessDeniedError(self._redact(f"access denied: {op} {where}: {message}"))
             return StorageError(self._redact(f"{op} {where} failed: {code}: {message}"))
@@ -239,7 +267,9 @@ class S3Store(Store):
         except bx.ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in ("404", "NoSuchBucket", "NotFound"):
-                raise BucketNotFoundError(f"bucket {self.bucket!r} does not exist: {op} {self.url(key)} (endpoint {self._endpoint()})") from None
+                raise BucketNotFoundError(
+                    f"bucket {self.bucket!r} does not exist: {op} {self.url(key)} (endpoint {self._endpoint()})"
+                ) from None
         except bx.BotoCoreError:
             pass
 
@@ -256,7 +286,9 @@ class S3Store(Store):
             raise self._translate(exc, key, "head") from None
         return ObjectInfo(size=int(head["ContentLength"]), version=head.get("ETag"))
 
-    def _stream(self, key: str, start: int, end: int | None, sink: Callable[[int, bytes], None], version: str | None) -> int:
+    def _stream(
+        self, key: str, start: int, end: int | None, sink: Callable[[int, bytes], None], version: str | None
+    ) -> int:
         """GET bytes [start, end) and pass them to ``sink(offset, data)`` as they arrive.
 
         A drop mid-body is retried (with backoff) from the first byte not yet received,
@@ -280,8 +312,10 @@ class S3Store(Store):
                 if code == "InvalidRange":  # start at or past the end of the object
                     return pos
                 if code in ("PreconditionFailed", "412"):
-                    raise IntegrityError(f"{self.url(key)} changed on the server during the download") from None
-                if code in _NOT_FOUND:
+                    raise IntegrityError(
+                        f"{self.url(key)} changed on the server during the download"
+                    ) from None
+                if code in _NOT_FOUND and code != "NoSuchKey":  # a bare 404: which one is missing?
                     self._check_bucket(key, "get")
                 raise self._translate(exc, key, "get") from None
             except bx.BotoCoreError as exc:  # botocore has already retried the request itself
@@ -301,7 +335,13 @@ class S3Store(Store):
                 if attempt >= self.max_attempts:
                     raise self._translate(exc, key, "get") from None
                 delay = backoff_delay(attempt)
-                logger.debug("retrying get %s from byte %d after %s (attempt %d)", self.url(key), pos, type(exc).__name__, attempt)
+                logger.debug(
+                    "retrying get %s from byte %d after %s (attempt %d)",
+                    self.url(key),
+                    pos,
+                    type(exc).__name__,
+                    attempt,
+                )
                 time.sleep(delay)
             finally:
                 body.close()
@@ -328,9 +368,13 @@ class S3Store(Store):
         return bytes(buf)
 
     def _read_range_into(self, key: str, start: int, end: int, fd: int, info: ObjectInfo) -> None:
-        reached = self._stream(key, start, end, lambda offset, data: pwrite_all(fd, data, offset), info.version)
+        reached = self._stream(
+            key, start, end, lambda offset, data: pwrite_all(fd, data, offset), info.version
+        )
         if reached != end:
-            raise IntegrityError(f"{self.url(key)}: got bytes up to {reached} of range [{start}, {end}); the object changed")
+            raise IntegrityError(
+                f"{self.url(key)}: got bytes up to {reached} of range [{start}, {end}); the object changed"
+            )
 
     # --------------------------------------------------------------- writing
     def put(self, key: str, data: Buffer) -> None:
@@ -349,14 +393,18 @@ class S3Store(Store):
         part = self._upload_part_size(size)
         if size <= part:
             with open(local_path, "rb") as f:
-                self._call("put", key, self._client().put_object, Bucket=self.bucket, Key=self._key(key), Body=f)
+                self._call(
+                    "put", key, self._client().put_object, Bucket=self.bucket, Key=self._key(key), Body=f
+                )
             return
         self._multipart_upload(key, os.fspath(local_path), size, part)
 
     def _multipart_upload(self, key: str, path: str, size: int, part: int) -> None:
         client = self._client()
         full_key = self._key(key)
-        created = self._call("create multipart upload", key, client.create_multipart_upload, Bucket=self.bucket, Key=full_key)
+        created = self._call(
+            "create multipart upload", key, client.create_multipart_upload, Bucket=self.bucket, Key=full_key
+        )
         upload_id = created["UploadId"]
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -435,7 +483,11 @@ class S3Store(Store):
 
     def _list(self, prefix: str, recursive: bool) -> Iterator[str]:
         root = f"{self.prefix}/" if self.prefix else ""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": root + prefix}
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": root + prefix,
+            "MaxKeys": self.list_page_size,
+        }
         if not recursive:
             kwargs["Delimiter"] = "/"
         client = self._client()

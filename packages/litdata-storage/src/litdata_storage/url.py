@@ -41,7 +41,9 @@ def parse_url(url: str | os.PathLike[str]) -> ParsedURL:
     if isinstance(url, os.PathLike):
         url = os.fspath(url)
     if not isinstance(url, str):
-        raise InvalidURLError(f"a storage location must be a string or a path, not {type(url).__name__}: {url!r}")
+        raise InvalidURLError(
+            f"a storage location must be a string or a path, not {type(url).__name__}: {url!r}"
+        )
     if not url or not url.strip():
         raise InvalidURLError("empty storage location: give a path or a URL such as s3://bucket/prefix")
     if url != url.strip():

@@ -1,3 +1,11 @@
-"""Turn any dataset into LitData chunks: ``optimize()`` and ``map()``."""
+"""Turn any dataset into LitData chunks: ``optimize()``; run a file transform in parallel: ``map()``."""
 
 __version__ = "0.1.0"
+
+from .map import map  # noqa: E402
+from .modes import ConfigMismatchError  # noqa: E402
+from .optimize import optimize  # noqa: E402
+from .uploader import UploadError  # noqa: E402
+from .workers import WorkerError  # noqa: E402
+
+__all__ = ["ConfigMismatchError", "UploadError", "WorkerError", "__version__", "map", "optimize"]

@@ -1,0 +1,242 @@
+"""The node-local chunk cache, shared safely by every process on a machine.
+
+Chunks are downloaded (and decompressed) into a folder keyed by the dataset URL and the
+index's ``updated_at``, so a rewritten dataset never reads stale chunks. Several
+processes (ranks and DataLoader workers) share the folder:
+
+- a chunk file appears only complete, by rename; one process downloads it while the
+  others wait on a per-chunk download lock (``fcntl.flock``);
+- a process reading a chunk holds a shared lock on the chunk's lock file; eviction
+  takes that lock exclusively without waiting, so it never removes a chunk in use, and
+  the kernel drops the locks of a process that dies;
+- with ``max_bytes`` set, room is reserved under a cache-wide lock before a download
+  (the partial file is created at full size), and least-recently-used chunks that no
+  process holds are evicted to make room. The limit is never exceeded: a download
+  waits for room, and a prefetch that finds none is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+DEFAULT_MAX_CACHE_BYTES = 100 * 1000**3
+_PARTIAL = ".partial"
+_LOCKS = ".locks"
+
+
+def default_cache_root() -> str:
+    """``$LITDATA_CACHE_DIR``, else the user cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    configured = os.environ.get("LITDATA_CACHE_DIR")
+    if configured:
+        return os.path.expanduser(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "litdata")
+
+
+def dataset_cache_dir(root: str, url: str, updated_at: str | None) -> str:
+    """The cache folder of one version of one dataset."""
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    version = re.sub(r"[^0-9A-Za-z._-]", "_", updated_at or "unversioned")
+    return os.path.join(root, digest, version)
+
+
+class CacheFullError(RuntimeError):
+    """No room can be made for a chunk within ``max_cache_size``."""
+
+
+def _lock_name(name: str) -> str:
+    return name.replace("/", "__") + ".lock"
+
+
+class ChunkCache:
+    """Chunk files of one dataset version in ``folder``, within ``max_bytes`` if set."""
+
+    def __init__(self, folder: str, max_bytes: int | None = None, wait_timeout: float = 600.0) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.wait_timeout = wait_timeout
+        os.makedirs(os.path.join(folder, _LOCKS), exist_ok=True)
+        self._holds: dict[str, tuple[int, int]] = {}
+        self._holds_lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_holds"] = {}
+        state["_holds_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._holds_lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.folder, name)
+
+    def _lock_path(self, name: str, suffix: str = "") -> str:
+        return os.path.join(self.folder, _LOCKS, _lock_name(name) + suffix)
+
+    # -- holding a chunk (shared lock) -------------------------------------------------
+    def hold(self, name: str) -> None:
+        """Mark ``name`` in use by this process until :meth:`release` (re-entrant)."""
+        self._check_fork()
+        with self._holds_lock:
+            fd, count = self._holds.get(name, (-1, 0))
+            if count == 0:
+                fd = os.open(self._lock_path(name), os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            self._holds[name] = (fd, count + 1)
+
+    def release(self, name: str) -> None:
+        with self._holds_lock:
+            fd, count = self._holds.get(name, (-1, 0))
+            if count <= 1:
+                self._holds.pop(name, None)
+                if fd >= 0:
+                    os.close(fd)  # closing drops the lock
+            else:
+                self._holds[name] = (fd, count - 1)
+
+    def _check_fork(self) -> None:
+        if self._pid != os.getpid():  # locks are not inherited meaningfully across fork
+            self._holds = {}
+            self._holds_lock = threading.Lock()
+            self._pid = os.getpid()
+
+    # -- getting a chunk --------------------------------------------------------------
+    def ensure(self, name: str, size: int, fetch: Callable[[str], None], *, wait: bool = True) -> bool:
+        """Make ``name`` present, calling ``fetch(partial_path)`` to write it if missing.
+
+        ``size`` is the file's final size, used to reserve room. Returns False only when
+        ``wait`` is False and there is no room (a skipped prefetch).
+        """
+        final = self.path(name)
+        if os.path.exists(final):
+            self._touch(final)
+            return True
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        with self._flock(self._lock_path(name, ".download"), fcntl.LOCK_EX):
+            if os.path.exists(final):
+                return True
+            partial = final + _PARTIAL
+            if not self._reserve(name, partial, size, wait):
+                return False
+            try:
+                fetch(partial)
+                os.replace(partial, final)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
+                raise
+        return True
+
+    @staticmethod
+    def _touch(path: str) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(path)
+
+    @contextlib.contextmanager
+    def _flock(self, path: str, mode: int) -> Iterator[int]:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, mode)
+            yield fd
+        finally:
+            os.close(fd)
+
+    def usage(self) -> int:
+        """Bytes held by chunk files and reserved partial files."""
+        total = 0
+        for entry in self._files():
+            with contextlib.suppress(OSError):
+                total += entry.stat().st_size
+        return total
+
+    def _files(self) -> list[os.DirEntry]:
+        found: list[os.DirEntry] = []
+        stack = [self.folder]
+        while stack:
+            with contextlib.suppress(FileNotFoundError), os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.name != "index.json":
+                        found.append(entry)
+        return found
+
+    def _reserve(self, name: str, partial: str, size: int, wait: bool) -> bool:
+        if self.max_bytes is None:
+            return True
+        if size > self.max_bytes:
+            raise CacheFullError(
+                f"chunk {name} needs {size} bytes but max_cache_size is {self.max_bytes}: raise max_cache_size"
+            )
+        deadline = time.monotonic() + self.wait_timeout
+        while True:
+            with self._flock(os.path.join(self.folder, _LOCKS, "cache.lock"), fcntl.LOCK_EX):
+                if self._make_room(size):
+                    with open(partial, "wb") as f:
+                        f.truncate(size)
+                    return True
+            if not wait:
+                return False
+            if time.monotonic() > deadline:
+                raise CacheFullError(
+                    f"no room for chunk {name} ({size} bytes) within max_cache_size={self.max_bytes} after "
+                    f"{self.wait_timeout:.0f}s: every cached chunk is in use; raise max_cache_size"
+                )
+            time.sleep(0.02)
+
+    def _make_room(self, size: int) -> bool:
+        files = self._files()
+        sizes = {}
+        for entry in files:
+            with contextlib.suppress(OSError):
+                sizes[entry.path] = entry.stat()
+        used = sum(stat.st_size for stat in sizes.values())
+        if used + size <= self.max_bytes:  # type: ignore[operator]
+            return True
+        candidates = sorted(
+            (stat.st_mtime, path) for path, stat in sizes.items() if not path.endswith(_PARTIAL)
+        )
+        for _, path in candidates:
+            name = os.path.relpath(path, self.folder)
+            if self._evict(name):
+                used -= sizes[path].st_size
+                if used + size <= self.max_bytes:  # type: ignore[operator]
+                    return True
+        return False
+
+    def _evict(self, name: str) -> bool:
+        fd = os.open(self._lock_path(name), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a reader holds it
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path(name))
+            return True
+        finally:
+            os.close(fd)
+
+    def clear(self) -> None:
+        """Remove every chunk nobody holds."""
+        for entry in self._files():
+            if not entry.name.endswith(_PARTIAL):
+                self._evict(os.path.relpath(entry.path, self.folder))
+
+
+def folder_size(folder: str | Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())

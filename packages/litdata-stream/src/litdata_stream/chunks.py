@@ -1,0 +1,142 @@
+"""Open chunks of one process: memory-mapped, held in the cache while open, prefetched ahead.
+
+A DataLoader worker reads its samples chunk after chunk. :class:`OpenChunks` keeps the
+few chunks it is reading mapped (and held, so the cache never evicts them), and
+:class:`Prefetcher` downloads the next chunks of the worker's plan in a background thread
+while the current ones are decoded.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from litdata_format import ChunkFormatError, ClassicChunk, FramedChunk, open_chunk_bytes
+
+from .source import DatasetSource
+
+
+def map_chunk_file(path: str) -> mmap.mmap | bytes:
+    """Map a chunk copy-on-write: views into it are writable without copying the file."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+
+
+class OpenChunks:
+    """The chunks this process has mapped, least recently used first."""
+
+    def __init__(self, source: DatasetSource, keep_open: int = 4) -> None:
+        self.source = source
+        self.keep_open = keep_open
+        self._open: OrderedDict[int, ClassicChunk | FramedChunk] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def get(self, number: int) -> ClassicChunk | FramedChunk:
+        if self._pid != os.getpid():  # a forked copy starts with nothing mapped
+            self._open, self._lock, self._pid = OrderedDict(), threading.Lock(), os.getpid()
+        chunk = self._open.get(number)
+        if chunk is not None:
+            self._open.move_to_end(number)
+            return chunk
+        return self._load(number)
+
+    def _load(self, number: int) -> ClassicChunk | FramedChunk:
+        source = self.source
+        info = source.index.chunks[number]
+        name = source.local_name(number)
+        in_cache = not source.reads_in_place(number)
+        if in_cache:
+            source.cache.hold(name)
+        try:
+            source.ensure_local(number)
+            chunk = open_chunk_bytes(map_chunk_file(source.local_path(number)), info.filename)
+        except BaseException:
+            if in_cache:
+                source.cache.release(name)
+            raise
+        if len(chunk) != info.chunk_size:
+            if in_cache:
+                source.cache.release(name)
+            raise ChunkFormatError(f"chunk {info.filename} holds {len(chunk)} items but index.json says {info.chunk_size}")
+        with self._lock:
+            self._open[number] = chunk
+            while len(self._open) > self.keep_open:
+                old, _ = self._open.popitem(last=False)
+                if not source.reads_in_place(old):
+                    source.cache.release(source.local_name(old))
+        return chunk
+
+    def close(self) -> None:
+        with self._lock:
+            for number in list(self._open):
+                if not self.source.reads_in_place(number):
+                    self.source.cache.release(self.source.local_name(number))
+            self._open.clear()
+
+    def __getstate__(self) -> dict:
+        return {"source": self.source, "keep_open": self.keep_open}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["source"], state["keep_open"])  # type: ignore[misc]
+
+
+class Prefetcher:
+    """Downloads the chunks a worker will need next, ``ahead`` chunks in advance.
+
+    ``order`` is the worker's chunk sequence in order of first use; :meth:`advance` tells
+    the thread how far the reader has got. Prefetches never wait for cache room.
+    """
+
+    def __init__(self, source: DatasetSource, order: Sequence[int], ahead: int) -> None:
+        self.source = source
+        self.order = list(order)
+        self.ahead = ahead
+        self.error: BaseException | None = None
+        self._position = 0
+        self._stop = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="litdata-prefetch", daemon=True)
+        if ahead > 0 and self.order:
+            self._thread.start()
+
+    def advance(self, position: int) -> None:
+        with self._cond:
+            if position > self._position:
+                self._position = position
+                self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        done: set[int] = set()
+        try:
+            while True:
+                with self._cond:
+                    number = None
+                    while not self._stop:
+                        window = self.order[self._position : self._position + 1 + self.ahead]
+                        number = next((n for n in window if n not in done), None)
+                        if number is not None:
+                            break
+                        if self._position + 1 + self.ahead >= len(self.order):
+                            return  # everything up to the end is fetched
+                        self._cond.wait()
+                    if self._stop:
+                        return
+                assert number is not None
+                if self.source.reads_in_place(number) or self.source.ensure_local(number, wait=False):
+                    done.add(number)
+                else:
+                    with self._cond:  # no room yet: try again once the reader moves on
+                        self._cond.wait(timeout=0.05)
+        except BaseException as exc:  # the reader meets the same error and reports it
+            self.error = exc

@@ -1,0 +1,104 @@
+"""A dataset's location: its store, its index, and how its chunks become local files.
+
+``DatasetSource`` opens the store for ``input_dir`` (any URL litdata-storage knows),
+reads ``index.json`` and decides where chunk files live locally: a plain local folder of
+uncompressed chunks is read in place; everything else (cloud objects, ``local:`` network
+drives, compressed chunks) goes through the node's :class:`ChunkCache`. Downloads are
+checked against the index's checksums: a corrupted chunk is fetched once more, then
+reported.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from litdata_format import (
+    INDEX_FILENAME,
+    ChecksumMismatchError,
+    ChunkFormatError,
+    Index,
+    decompress,
+    decompressed_filename,
+    file_checksum,
+)
+from litdata_format.compression import is_compressed_filename
+from litdata_storage import NotFoundError, Store, open_store
+
+from .profiler import TRACER
+from .cache import ChunkCache, dataset_cache_dir, default_cache_root
+
+
+def _normalize_url(input_dir: str | os.PathLike[str]) -> str:
+    url = os.fspath(input_dir)
+    if "://" not in url and not url.startswith("local:"):
+        url = os.path.abspath(os.path.expanduser(url))
+    return url.rstrip("/") or "/"
+
+
+class DatasetSource:
+    """Index and chunk files of one dataset, wherever it is stored."""
+
+    def __init__(
+        self,
+        input_dir: str | os.PathLike[str],
+        *,
+        cache_dir: str | None = None,
+        max_cache_bytes: int | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.url = _normalize_url(input_dir)
+        self.storage_options = dict(storage_options or {})
+        self.store: Store = open_store(self.url, **self.storage_options)
+        try:
+            text = self.store.get(INDEX_FILENAME)
+        except NotFoundError:
+            raise FileNotFoundError(
+                f"no {INDEX_FILENAME} at {self.store.url(INDEX_FILENAME)}: is {self.url} an optimized dataset?"
+            ) from None
+        self.index = Index.from_json(text, source=self.store.url(INDEX_FILENAME))
+        if self.index.config is None:
+            raise ValueError(f"{self.store.url(INDEX_FILENAME)} lists no chunks: the dataset is empty")
+        root = os.path.expanduser(cache_dir) if cache_dir else default_cache_root()
+        self.cache = ChunkCache(dataset_cache_dir(root, self.url, self.index.updated_at), max_cache_bytes)
+        self._in_place = not self.store.is_remote and hasattr(self.store, "local_path")
+
+    def local_name(self, number: int) -> str:
+        """The local file name of chunk ``number`` (without any compression suffix)."""
+        return decompressed_filename(self.index.chunks[number].filename)
+
+    def reads_in_place(self, number: int) -> bool:
+        return self._in_place and not is_compressed_filename(self.index.chunks[number].filename)
+
+    def local_path(self, number: int) -> str:
+        if self.reads_in_place(number):
+            return self.store.local_path(self.index.chunks[number].filename)  # type: ignore[attr-defined]
+        return self.cache.path(self.local_name(number))
+
+    def ensure_local(self, number: int, *, wait: bool = True) -> bool:
+        """Download (and decompress) chunk ``number`` into the cache if it is not there."""
+        if self.reads_in_place(number):
+            return True
+        info = self.index.chunks[number]
+        return self.cache.ensure(self.local_name(number), info.chunk_bytes, lambda path: self._fetch(number, path), wait=wait)
+
+    def _fetch(self, number: int, target: str) -> None:
+        info = self.index.chunks[number]
+        for attempt in (1, 2):
+            with TRACER.span("download", chunk=info.filename):
+                self.store.download(info.filename, target)
+            if info.checksum is None or file_checksum(target) == info.checksum:
+                break
+            if attempt == 2:
+                raise ChecksumMismatchError(
+                    f"chunk {info.filename} of {self.url} is corrupted: its checksum does not match "
+                    f"{INDEX_FILENAME} after two downloads"
+                )
+        if is_compressed_filename(info.filename):
+            with open(target, "rb") as f:
+                data = decompress(f.read(), info.filename)
+            with open(target, "wb") as f:
+                f.write(data)
+        size = os.path.getsize(target)
+        if size < 4:
+            raise ChunkFormatError(f"chunk {info.filename} of {self.url} is truncated: {size} bytes")

@@ -1,0 +1,27 @@
+"""``TokensLoader``: read a token dataset as fixed-size blocks (for LLM pre-training).
+
+A token dataset's chunk is one stream of tokens; this loader cuts each chunk into
+``block_size`` blocks (see the format spec). Blocks are handed out as tensors that share
+memory with the memory-mapped chunk (no copy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TokensLoader:
+    """Pass as ``item_loader=TokensLoader(block_size=2049)`` to read token blocks.
+
+    ``optimize(..., item_loader=TokensLoader())`` writes a token dataset; reading needs
+    the block size.
+    """
+
+    block_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.block_size is None:
+            return
+        if not isinstance(self.block_size, int) or isinstance(self.block_size, bool) or self.block_size < 1:
+            raise ValueError(f"block_size must be a positive int, got {self.block_size!r}")

@@ -1,0 +1,59 @@
+"""Which node this is, and how many there are.
+
+A launcher (a Ray job, SLURM, a shell loop over ssh, Lightning) runs the same
+``optimize()`` call on every machine and tells each one its place through the
+environment; each node then converts its share and node 0 merges. Both spellings that
+LitData reads are accepted: ``DATA_OPTIMIZER_NUM_NODES`` / ``DATA_OPTIMIZER_NODE_RANK``
+(checked first) and ``NUM_NODES`` / ``NODE_RANK``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+NUM_NODES_VARS = ("DATA_OPTIMIZER_NUM_NODES", "NUM_NODES")
+NODE_RANK_VARS = ("DATA_OPTIMIZER_NODE_RANK", "NODE_RANK")
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    num_nodes: int
+    node_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.node_rank == 0
+
+
+def _read_int(names: tuple[str, ...]) -> tuple[str, int] | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value is None or value.strip() == "":
+            continue
+        try:
+            return name, int(value)
+        except ValueError:
+            raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
+    return None
+
+
+def node_info(num_nodes: int | None = None) -> NodeInfo:
+    """The node count (the argument wins over the environment) and this node's rank."""
+    if num_nodes is None:
+        found = _read_int(NUM_NODES_VARS)
+        num_nodes = found[1] if found else 1
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 1:
+        raise ValueError(f"num_nodes must be a positive int, got {num_nodes!r}")
+    rank = _read_int(NODE_RANK_VARS)
+    if rank is None:
+        if num_nodes > 1:
+            raise ValueError(
+                f"num_nodes={num_nodes} but this node's rank is unknown: set NODE_RANK "
+                "(or DATA_OPTIMIZER_NODE_RANK) to 0..num_nodes-1 on each node"
+            )
+        return NodeInfo(num_nodes, 0)
+    name, node_rank = rank
+    if not 0 <= node_rank < num_nodes:
+        raise ValueError(f"{name}={node_rank} is out of range for num_nodes={num_nodes}")
+    return NodeInfo(num_nodes, node_rank)

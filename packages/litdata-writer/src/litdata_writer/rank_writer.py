@@ -1,0 +1,164 @@
+"""One writer rank's work inside its worker process: run ``fn``, write chunks, checkpoint.
+
+The rank owns a fixed list of tasks. It encodes every item ``fn`` returns or yields with
+a :class:`litdata_format.ChunkWriter`; each chunk that closes is stored (in place, or
+queued for upload) and followed by a checkpoint (see ``resume``). At the end the rank
+writes its partial index ``{rank}.index.json``, which is how node 0 learns it is done.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from litdata_format import ChunkInfo, ChunkWriter, Index, IndexConfig
+
+from .modes import config_differences, mismatch_error
+from .names import checkpoint_key, partial_index_key
+from .output import local_folder, open_output
+from .partition import Task
+from .resume import Checkpoint, fingerprint, load_checkpoint
+from .uploader import Uploader
+from .workers import Reporter
+
+
+@dataclass
+class RankJob:
+    rank: int
+    tasks: list[Task]
+    fn: Callable[[Any], Any]
+    output_url: str
+    storage_options: dict[str, Any]
+    staging_root: str | None
+    chunk_bytes: int | None
+    chunk_size: int | None
+    compression: str | None
+    item_loader: str
+    first_chunk: int
+    settings: dict[str, Any]
+    old_config: IndexConfig | None = None
+    resume: bool = True
+    max_pending_uploads: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def rank_fingerprint(settings: dict[str, Any], rank: int, first_chunk: int, tasks: list[Task]) -> str:
+    return fingerprint(
+        {**settings, "rank": rank, "first_chunk": first_chunk}, ((t.positions, t.argument) for t in tasks)
+    )
+
+
+def iterate_items(result: Any) -> Iterator[Any]:
+    """The items of one ``fn`` call: a generator's items, or the single returned value.
+
+    ``None`` (returned or yielded) means "nothing to store for this input".
+    """
+    if inspect.isgenerator(result):
+        for item in result:
+            if item is not None:
+                yield item
+    elif result is not None:
+        yield result
+
+
+def write_rank(job: RankJob, reporter: Reporter) -> None:
+    store = open_output(job.output_url, job.storage_options)
+    folder = local_folder(store)
+    staging = None
+    if folder is None:
+        assert job.staging_root is not None
+        staging = folder = os.path.join(job.staging_root, f"rank-{job.rank}")
+        os.makedirs(staging, exist_ok=True)
+    uploader = None if staging is None else Uploader(store, job.max_pending_uploads)
+
+    fp = rank_fingerprint(job.settings, job.rank, job.first_chunk, job.tasks)
+    checkpoint = load_checkpoint(store, job.rank, fp) if job.resume else None
+    start_task = checkpoint.tasks_done if checkpoint else 0
+    skip_items = checkpoint.items_skip if checkpoint else 0
+    prior_chunks: list[ChunkInfo] = list(checkpoint.chunks) if checkpoint else []
+    prior_config = checkpoint.config if checkpoint else None
+    next_chunk = checkpoint.next_chunk if checkpoint else job.first_chunk
+    if start_task:
+        done_inputs = sum(len(t.positions) for t in job.tasks[:start_task])
+        reporter.progress(done_inputs, sum(c.chunk_size for c in prior_chunks), force=True)
+
+    state = {"task": start_task, "items": 0}
+
+    def save_checkpoint(writer: ChunkWriter) -> None:
+        data = Checkpoint(
+            fingerprint=fp,
+            tasks_done=state["task"],
+            items_skip=state["items"],
+            next_chunk=next_chunk + len(writer.chunks),
+            chunks=prior_chunks + writer.chunks,
+            config=writer.config() or prior_config,
+        ).to_json()
+        if uploader is None:
+            store.put(checkpoint_key(job.rank), data)
+        else:
+            uploader.put(checkpoint_key(job.rank), data)
+
+    def on_chunk(path: str, info: ChunkInfo) -> None:
+        if uploader is not None:
+            uploader.upload_file(info.filename, path)
+        save_checkpoint(writer)
+
+    writer = ChunkWriter(
+        folder,
+        chunk_bytes=job.chunk_bytes,
+        chunk_size=job.chunk_size,
+        compression=job.compression,
+        item_loader=job.item_loader,
+        rank=job.rank,
+        start_chunk_index=next_chunk,
+        on_chunk=on_chunk,
+    )
+    config_checked = job.old_config is None
+    for number in range(start_task, len(job.tasks)):
+        task = job.tasks[number]
+        state["task"], state["items"] = number, 0
+        skip = skip_items if number == start_task else 0
+        reporter.begin(task.positions, task.argument)
+        count = 0
+        for item in iterate_items(job.fn(task.argument)):
+            if count >= skip:
+                writer.add(item)
+                reporter.progress(items=1)
+                if not config_checked:
+                    _check_append_config(job, writer, store.url())
+                    config_checked = True
+            count += 1
+            state["items"] = count
+        reporter.progress(inputs=len(task.positions))
+        if uploader is not None:
+            uploader.raise_if_failed()
+    reporter.end()
+    state["task"], state["items"] = len(job.tasks), 0
+    writer.flush()
+    save_checkpoint(writer)  # also when the last flush had nothing to write
+    partial = Index(
+        chunks=prior_chunks + writer.chunks,
+        config=writer.config() or prior_config,
+        extra={"fingerprint": fp},
+    )
+    data = partial.to_json().encode()
+    if uploader is None:
+        store.put(partial_index_key(job.rank), data)
+    else:
+        uploader.put(partial_index_key(job.rank), data)
+        uploader.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    reporter.progress(force=True)
+
+
+def _check_append_config(job: RankJob, writer: ChunkWriter, url: str) -> None:
+    new = writer.config()
+    if new is None or job.old_config is None:
+        return
+    differences = config_differences(job.old_config, new, ("data_format", "data_spec", "item_loader"))
+    if differences:
+        raise mismatch_error(url, differences)
