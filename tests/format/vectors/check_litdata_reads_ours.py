@@ -72,6 +72,25 @@ def _first_diff(got: list, want: list) -> str:
     return "?"
 
 
+def _compare_files(theirs: str, ours: str, our_index: dict) -> str:
+    """How our files compare with LitData's (information only, not a failure)."""
+    with open(os.path.join(theirs, "index.json")) as f:
+        their_index = json.load(f)
+    tc, oc = their_index["config"], our_index["config"]
+    if tc.get("data_format") != oc.get("data_format"):
+        return f"; data_format ours {oc.get('data_format')} vs LitData {tc.get('data_format')}"
+    if tc.get("data_spec") != oc.get("data_spec"):
+        return "; data_spec differs from LitData's"
+    names = [c["filename"] for c in their_index["chunks"]]
+    if names != [c["filename"] for c in our_index["chunks"]]:
+        return f"; chunk files differ: ours {[c['filename'] for c in our_index['chunks']]} vs LitData {names}"
+    for fname in names:
+        with open(os.path.join(theirs, fname), "rb") as a, open(os.path.join(ours, fname), "rb") as b:
+            if a.read() != b.read():
+                return f"; same formats, {fname} bytes differ from LitData's"
+    return "; chunk files byte-identical to LitData's"
+
+
 def read_all(data_dir: str, out_dir: str) -> int:
     import shutil
     import tempfile
@@ -121,6 +140,7 @@ def read_all(data_dir: str, out_dir: str) -> int:
         else:
             want = vectors.to_raw(vector["items"])
             got_enc = [_normalize(g) for g in got]
+        note += _compare_files(os.path.join(data_dir, name), target, index)
         if got_enc == want:
             results.append((name, True, "equal" + note))
         else:

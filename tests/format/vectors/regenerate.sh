@@ -5,14 +5,14 @@
 #   tests/format/vectors/regenerate.sh              # (re)write data/ with LitData 0.2.76
 #   tests/format/vectors/regenerate.sh --check-ours # our writer -> LitData reader
 #
-# The LitData venv lives at .venvs/litdata-0.2.76 (git-ignored) and is created on
-# first use. --check-ours writes with the Python found as $PYTHON (default: python3),
+# The LitData venv lives at .venvs/litdata-0.2.76 (git-ignored; override with
+# $LITDATA_VENV) and is created on first use. --check-ours writes with the Python found as $PYTHON (default: python3),
 # which must have litdata_format installed (pip install -e packages/litdata-format).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
-VENV="$ROOT/.venvs/litdata-0.2.76"
+VENV="${LITDATA_VENV:-$ROOT/.venvs/litdata-0.2.76}"
 PYTHON="${PYTHON:-python3}"
 
 ensure_venv() {
@@ -23,7 +23,6 @@ ensure_venv() {
     "$PYTHON" -m venv "$VENV"
     # Our constraints replace the machine-wide constraint file (/etc/xdg/pip/pip.conf).
     export PIP_CONSTRAINT="$HERE/constraints.txt"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" "litdata==0.2.76" zstd Pillow numpy
     # torchvision: a CUDA build that fails beside CPU torch; obstore: refuses http endpoints.
     "$VENV/bin/python" -m pip uninstall --quiet -y torchvision obstore || true

@@ -80,6 +80,7 @@ class ItemDecoder:
         allow_pickle: bool = False,
         registry: SerializerRegistry | None = None,
     ) -> None:
+        self._args = (list(data_format), data_spec, allow_pickle, registry)
         registry = registry or REGISTRY
         self.data_format = list(data_format)
         self._decoders = [registry.decoder(name, allow_pickle=allow_pickle) for name in data_format]
@@ -92,6 +93,14 @@ class ItemDecoder:
             compile_unflatten(spec) if spec is not None else (lambda leaves: leaves[0] if len(leaves) == 1 else leaves)
         )
         self._sizes = struct.Struct(f"<{len(data_format)}I")
+
+    def __getstate__(self) -> tuple:
+        # Decoders are closures: rebuild them in the receiving process (spawned workers).
+        return self._args
+
+    def __setstate__(self, state: tuple) -> None:
+        data_format, data_spec, allow_pickle, registry = state
+        self.__init__(data_format, data_spec, allow_pickle=allow_pickle, registry=registry)  # type: ignore[misc]
 
     def decode(self, data: memoryview | bytes) -> Any:
         """Decode one item. Raises :class:`FormatError` when the bytes do not fit the layout."""

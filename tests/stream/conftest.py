@@ -1,0 +1,31 @@
+import os
+
+import pytest
+
+from litdata_format import write_dataset
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own cache folder."""
+    monkeypatch.setenv("LITDATA_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def squares(tmp_path):
+    """The seed README's dataset: (i, i**2) for i < 200, in chunks of 16 items."""
+    path = tmp_path / "squares"
+    write_dataset(path, [(i, i**2) for i in range(200)], chunk_size=16)
+    return str(path)
+
+
+def cache_size(folder) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        if ".locks" in root:
+            continue
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if f != "index.json")
+    return total

@@ -1,0 +1,137 @@
+import io
+import itertools
+import json
+import os
+import random
+
+import pytest
+import torch
+
+from litdata_format import write_dataset
+from litdata_stream import StreamingDataLoader, StreamingDataset
+
+
+def ids(batches):
+    return [x for b in batches for x in b[0].tolist()]
+
+
+@pytest.mark.parametrize(
+    "num_workers, batch_size, shuffle, drop_last",
+    list(itertools.product([0, 1, 2, 3], [1, 7, 64], [False, True], [False, True])),
+)
+def test_every_sample_exactly_once_with_real_workers(squares, num_workers, batch_size, shuffle, drop_last):
+    loader = StreamingDataLoader(StreamingDataset(squares, shuffle=shuffle, drop_last=drop_last),
+                                 batch_size=batch_size, num_workers=num_workers)
+    batches = list(loader)
+    seen = ids(batches)
+    if drop_last:
+        assert len(seen) == 200 - 200 % batch_size and len(set(seen)) == len(seen)
+        assert all(len(b[0]) == batch_size for b in batches)
+    else:
+        assert sorted(seen) == list(range(200))
+    assert len(batches) == len(loader)
+
+
+def test_order_is_the_same_for_any_number_of_workers(squares):
+    orders = []
+    for workers in (0, 1, 2, 3):
+        loader = StreamingDataLoader(StreamingDataset(squares, shuffle=True, seed=5), batch_size=8, num_workers=workers)
+        orders.append([ids(list(loader)) for _ in range(2)])
+    assert all(o == orders[0] for o in orders)
+    assert orders[0][0] != orders[0][1]  # a new order in the second epoch
+
+
+@pytest.mark.parametrize("num_workers", [0, 2, 3])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_resume_at_random_points_matches_an_uninterrupted_run(squares, num_workers, shuffle, tmp_path):
+    def make():
+        return StreamingDataLoader(StreamingDataset(squares, shuffle=shuffle, seed=11), batch_size=6,
+                                   num_workers=num_workers)
+
+    one_run = make()
+    reference = [ids(list(one_run)) for _ in range(3)]  # three epochs of one uninterrupted run
+    flat = [x for epoch in reference for x in epoch]
+    rng = random.Random(num_workers * 10 + shuffle)
+    for _ in range(3):
+        stop_after = rng.randrange(1, len(flat) // 6)
+        loader, seen = make(), []
+        state = None
+        for _epoch in range(3):
+            for batch in loader:
+                seen += batch[0].tolist()
+                if len(seen) // 6 == stop_after and state is None:
+                    buffer = io.BytesIO()
+                    torch.save(loader.state_dict(), buffer)
+                    state = buffer.getvalue()
+                    break
+            if state is not None:
+                break
+        resumed = make()
+        resumed.load_state_dict(torch.load(io.BytesIO(state)))
+        rest = []
+        while len(seen) + len(rest) < len(flat):
+            rest += ids(list(resumed))
+        assert seen + rest == flat
+
+
+def test_state_after_a_finished_epoch_starts_the_next(squares):
+    loader = StreamingDataLoader(StreamingDataset(squares, shuffle=True), batch_size=50)
+    first = ids(list(loader))
+    state = loader.state_dict()
+    assert state["finished"] and state["batches_consumed"] == 4 and state["epoch"] == 0
+    second = ids(list(loader))
+    resumed = StreamingDataLoader(StreamingDataset(squares, shuffle=True), batch_size=50)
+    resumed.load_state_dict(state)
+    assert ids(list(resumed)) == second != first
+
+
+def test_resume_refuses_a_different_batch_size_or_seed(squares):
+    loader = StreamingDataLoader(StreamingDataset(squares), batch_size=4)
+    state = loader.state_dict()
+    with pytest.raises(ValueError, match="batch_size=4, this loader has batch_size=5"):
+        StreamingDataLoader(StreamingDataset(squares), batch_size=5).load_state_dict(state)
+    with pytest.raises(ValueError, match="seed"):
+        StreamingDataLoader(StreamingDataset(squares, seed=1), batch_size=4).load_state_dict(state)
+
+
+def test_default_collate_handles_images_strings_and_bytes(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    items = [{"image": Image.new("RGB", (5, 4), (i, 2, 3)), "name": f"n{i}", "raw": bytes([i]), "label": i}
+             for i in range(6)]
+    write_dataset(tmp_path / "img", items, chunk_size=4)
+    batch = next(iter(StreamingDataLoader(StreamingDataset(tmp_path / "img"), batch_size=3)))
+    assert batch["image"].dtype == torch.uint8 and batch["image"].shape == (3, 3, 4, 5)
+    assert batch["image"][1, 0, 0, 0].item() == 1
+    assert batch["name"] == ["n0", "n1", "n2"] and batch["raw"] == [b"\x00", b"\x01", b"\x02"]
+    assert batch["label"].tolist() == [0, 1, 2]
+
+
+def test_profile_batches_writes_a_chrome_trace(squares, tmp_path):
+    loader = StreamingDataLoader(StreamingDataset(squares), batch_size=10, num_workers=2, profile_batches=5,
+                                 profile_dir=str(tmp_path))
+    assert len(list(loader)) == 20
+    trace = json.loads((tmp_path / "result.json").read_text())
+    names = {e["name"] for e in trace["traceEvents"]}
+    assert {"read", "decode", "collate"} <= names
+    assert len({e["pid"] for e in trace["traceEvents"]}) >= 2
+    assert all(e["ph"] == "X" and e["dur"] >= 0 for e in trace["traceEvents"])
+
+
+def test_loader_refuses_plain_datasets():
+    with pytest.raises(TypeError, match="needs a StreamingDataset"):
+        StreamingDataLoader([1, 2, 3])
+
+
+def test_env_world_size_splits_ranks(squares, monkeypatch):
+    seen = []
+    for rank in range(3):
+        monkeypatch.setenv("WORLD_SIZE", "3")
+        monkeypatch.setenv("RANK", str(rank))
+        loader = StreamingDataLoader(StreamingDataset(squares, shuffle=True), batch_size=5, num_workers=2)
+        batches = list(loader)
+        assert len(batches) == len(loader) == 13  # drop_last defaults on under distributed: 66 -> 65
+        seen += ids(batches)
+    assert len(seen) == len(set(seen)) == 195
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.delenv("RANK")
+    assert os.environ.get("RANK") is None
