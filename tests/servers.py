@@ -9,6 +9,7 @@ Used by tests/conftest.py; benchmarks/ use it too.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import http.client
 import os
@@ -54,6 +55,17 @@ def _answers_http(port: int, path: str = "/") -> bool:
         return False
 
 
+_RUNNING: set[ServerProcess] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """Stop servers a crashed or interrupted session did not stop (they run in their own
+    session, so Ctrl-C does not reach them)."""
+    for server in list(_RUNNING):
+        server.kill()
+
+
 class ServerProcess:
     """One server child process: started, polled until it answers HTTP, stopped by PID."""
 
@@ -89,6 +101,7 @@ class ServerProcess:
                 env={**os.environ, **(self.env or {})},
                 start_new_session=True,  # Ctrl-C in the terminal does not reach it first
             )
+        _RUNNING.add(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -104,6 +117,7 @@ class ServerProcess:
         )
 
     def stop(self) -> None:
+        _RUNNING.discard(self)
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -116,6 +130,7 @@ class ServerProcess:
 
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crashing server would."""
+        _RUNNING.discard(self)
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)

@@ -74,7 +74,9 @@ def test_pickle_needs_opt_in(name):
         _read(name, vector, allow_pickle=False)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if expected.load(n)["reader"]["item_loader"] == "TokensLoader"])
+@pytest.mark.parametrize(
+    "name", [n for n in NAMES if expected.load(n)["reader"]["item_loader"] == "TokensLoader"]
+)
 def test_token_vector_facts(name):
     """Blocks never cross a chunk; a chunk's leftover tokens are dropped."""
     vector = expected.load(name)

@@ -66,7 +66,6 @@ def test_server_restart_mid_download(tmp_path):
     try:
         url = server.new_location()
         data = os.urandom(12 * MiB)
-        open_store(url, **server.storage_options()).put_file  # noqa: B018 - attribute exists
         src = tmp_path / "src.bin"
         src.write_bytes(data)
         open_store(url, **server.storage_options()).put_file("obj", src)
@@ -125,7 +124,7 @@ def test_refused_connection_fails_fast_and_names_the_url(backend, monkeypatch):
         store.get("key.bin")
     assert time.monotonic() - start < 20
     message = str(info.value)
-    assert f"{url}/key.bin" in message
+    assert f"{url}/key.bin" in message and f"127.0.0.1:{port}" in message
     assert isinstance(info.value, ConnectionError)
     for secret in ("very-secret-value-123", servers.AZURITE_KEY):
         assert secret not in message

@@ -27,5 +27,9 @@ def cache_size(folder) -> int:
     for root, _, files in os.walk(folder):
         if ".locks" in root:
             continue
-        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if f != "index.json")
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except FileNotFoundError:
+                pass
     return total

@@ -74,6 +74,7 @@ def _log_call(i):
 def killed_once(i):
     """Three items per input; SIGKILLs its own worker at input KILL_AT on the first run only."""
     _log_call(i)
+    time.sleep(float(os.environ.get("WRITER_TEST_SLEEP", "0")))
     kill_at = os.environ.get(KILL_AT_ENV)
     marker = os.environ.get(KILL_MARKER_ENV)
     for k in range(3):
@@ -127,3 +128,25 @@ def map_failing(i, output_dir):
     if i == 5:
         raise KeyError("no such thing: 5")
     write_text_file(i, output_dir)
+
+
+class Point:
+    """A type no serializer knows: stored with pickle."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __eq__(self, other):
+        return isinstance(other, Point) and other.x == self.x
+
+
+def files_and_objects(i, folder=None):
+    folder = folder or os.environ["WRITER_TEST_FILES"]
+    from PIL import Image
+
+    return {
+        "doc": os.path.join(folder, f"{i}.txt"),
+        "clip": os.path.join(folder, f"{i}.mp4"),
+        "frames": [Image.open(os.path.join(folder, f"{i}-{k}.jpg")) for k in range(2)],
+        "point": Point(i),
+    }

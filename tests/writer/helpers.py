@@ -22,7 +22,9 @@ def download_all(url: str, storage_options: dict[str, Any] | None = None, dest: 
 def read_back(url: str, storage_options: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
     """All items of the dataset at ``url`` (downloaded first when it is remote)."""
     store = open_store(url, **(storage_options or {}))
-    folder = store.root if hasattr(store, "root") and not store.is_remote else download_all(url, storage_options)
+    folder = (
+        store.root if hasattr(store, "root") and not store.is_remote else download_all(url, storage_options)
+    )
     return read_dataset(folder, verify=True, **kwargs)
 
 

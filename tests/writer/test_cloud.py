@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from litdata_format import Index
-
 from litdata_writer import ConfigMismatchError, WorkerError, optimize
 
 from . import fns
@@ -27,14 +26,44 @@ def test_round_trip(cloud_target):
 @pytest.mark.s3
 def test_modes_on_s3(s3_target, tmp_path):
     url, options = s3_target.url, s3_target.storage_options
-    optimize(fns.square, range(20), url, num_workers=2, chunk_size=6, compression="zstd", storage_options=options, verbose=False)
+    optimize(
+        fns.square,
+        range(20),
+        url,
+        num_workers=2,
+        chunk_size=6,
+        compression="zstd",
+        storage_options=options,
+        verbose=False,
+    )
     with pytest.raises(FileExistsError, match="already holds"):
         optimize(fns.square, range(3), url, num_workers=1, storage_options=options, verbose=False)
-    optimize(fns.square, range(20, 30), url, num_workers=2, chunk_size=6, compression="zstd", mode="append", storage_options=options, verbose=False)
+    optimize(
+        fns.square,
+        range(20, 30),
+        url,
+        num_workers=2,
+        chunk_size=6,
+        compression="zstd",
+        mode="append",
+        storage_options=options,
+        verbose=False,
+    )
     assert read_back(url, options) == [(i, i**2) for i in range(30)]
     with pytest.raises(ConfigMismatchError, match="compression"):
-        optimize(fns.square, range(3), url, num_workers=1, chunk_size=6, mode="append", storage_options=options, verbose=False)
-    optimize(fns.square, range(5), url, num_workers=1, mode="overwrite", storage_options=options, verbose=False)
+        optimize(
+            fns.square,
+            range(3),
+            url,
+            num_workers=1,
+            chunk_size=6,
+            mode="append",
+            storage_options=options,
+            verbose=False,
+        )
+    optimize(
+        fns.square, range(5), url, num_workers=1, mode="overwrite", storage_options=options, verbose=False
+    )
     assert read_back(url, options) == [(i, i**2) for i in range(5)]
     assert keys(url, options) == ["chunk-0-0.bin", "index.json"]
 
@@ -42,7 +71,16 @@ def test_modes_on_s3(s3_target, tmp_path):
 @pytest.mark.s3
 def test_tokens_and_generator_on_s3(s3_target):
     url, options = s3_target.url, s3_target.storage_options
-    optimize(fns.tokens, range(20), url, num_workers=2, chunk_size=64, item_loader="TokensLoader", storage_options=options, verbose=False)
+    optimize(
+        fns.tokens,
+        range(20),
+        url,
+        num_workers=2,
+        chunk_size=64,
+        item_loader="TokensLoader",
+        storage_options=options,
+        verbose=False,
+    )
     index = index_of(url, options)
     assert index.config.item_loader == "TokensLoader"
     assert sum(c.dim for c in index.chunks) == sum(10 + i % 7 for i in range(20))
@@ -51,13 +89,31 @@ def test_tokens_and_generator_on_s3(s3_target):
 @pytest.mark.s3
 def test_resume_on_s3(moto_server, monkeypatch, tmp_path):
     url, options = moto_server.new_location(), moto_server.storage_options()
+    monkeypatch.setenv("LITDATA_CHECKPOINT_INTERVAL", "0")
+    monkeypatch.setenv("WRITER_TEST_SLEEP", "0.02")  # lets uploads keep up before the kill
     monkeypatch.setenv(fns.KILL_AT_ENV, "25")
     monkeypatch.setenv(fns.KILL_MARKER_ENV, str(tmp_path / "killed"))
     with pytest.raises(WorkerError, match="killed by signal 9"):
-        optimize(fns.killed_once, list(range(40)), url, num_workers=2, chunk_size=4, storage_options=options, verbose=False)
+        optimize(
+            fns.killed_once,
+            list(range(40)),
+            url,
+            num_workers=2,
+            chunk_size=4,
+            storage_options=options,
+            verbose=False,
+        )
     assert any(k.startswith(".checkpoints/") for k in keys(url, options))
     monkeypatch.setenv(fns.CALL_LOG_ENV, str(tmp_path / "calls.log"))
-    optimize(fns.killed_once, list(range(40)), url, num_workers=2, chunk_size=4, storage_options=options, verbose=False)
+    optimize(
+        fns.killed_once,
+        list(range(40)),
+        url,
+        num_workers=2,
+        chunk_size=4,
+        storage_options=options,
+        verbose=False,
+    )
     assert read_back(url, options) == [(i, k, bytes([k]) * 50) for i in range(40) for k in range(3)]
     second = [int(x) for x in (tmp_path / "calls.log").read_text().split()]
     assert 20 not in second and 25 in second  # rank 1 resumed after its stored chunks
@@ -72,7 +128,16 @@ def test_staging_stays_bounded(s3_target, tmp_path, monkeypatch):
     monkeypatch.setenv("WRITER_TEST_STAGING", str(staging))
     monkeypatch.setenv("WRITER_TEST_STAGING_LOG", str(tmp_path / "staged.log"))
     url, options = s3_target.url, s3_target.storage_options
-    optimize(_count_staged, range(60), url, num_workers=1, chunk_size=2, storage_options=options, max_pending_uploads=2, verbose=False)
+    optimize(
+        _count_staged,
+        range(60),
+        url,
+        num_workers=1,
+        chunk_size=2,
+        storage_options=options,
+        max_pending_uploads=2,
+        verbose=False,
+    )
     counts = [int(x) for x in (tmp_path / "staged.log").read_text().split()]
     assert max(counts) <= 4  # queue of 2 + the one uploading + the one just closed
     assert len(Index.from_json(s3_target.open().get("index.json")).chunks) == 30
@@ -87,3 +152,18 @@ def _count_staged(i):
     with open(os.environ["WRITER_TEST_STAGING_LOG"], "a") as f:
         f.write(f"{staged}\n")
     return i
+
+
+@pytest.mark.s3
+def test_a_missing_bucket_fails_before_any_work(moto_server):
+    from litdata_storage import BucketNotFoundError
+
+    with pytest.raises(BucketNotFoundError, match="litdata-no-such-bucket"):
+        optimize(
+            fns.square,
+            range(5),
+            "s3://litdata-no-such-bucket/ds",
+            num_workers=2,
+            storage_options=moto_server.storage_options(),
+            verbose=False,
+        )

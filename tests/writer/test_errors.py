@@ -6,12 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-
 from litdata_writer import WorkerError, map, optimize
 
 from . import fns
@@ -24,7 +22,7 @@ def test_exception_in_fn_names_the_input_and_shows_the_traceback(tmp_path):
     with pytest.raises(WorkerError) as info:
         optimize(fns.failing, list(range(100)), str(out), num_workers=2, chunk_size=5, verbose=False)
     message = str(info.value)
-    assert "failed on input 37 (37)" in message
+    assert "optimize failed on inputs[37] = 37 in worker rank 0" in message
     assert "ValueError: boom on 37" in message
     assert "Traceback in the worker" in message and "in failing" in message
     assert info.value.input_index == 37
@@ -34,7 +32,7 @@ def test_exception_in_fn_names_the_input_and_shows_the_traceback(tmp_path):
 
 def test_a_failure_stops_the_other_workers_promptly(tmp_path):
     start = time.monotonic()
-    with pytest.raises(WorkerError, match=r"failed on input 3 .*RuntimeError: input three is bad"):
+    with pytest.raises(WorkerError, match=r"failed on inputs\[3\] = 3 .*RuntimeError: input three is bad"):
         optimize(fns.slow_everywhere_but, list(range(40)), str(tmp_path / "ds"), num_workers=2, verbose=False)
     # rank 1 alone would need 20 x 0.5 s; it must have been stopped long before
     assert time.monotonic() - start < 5
@@ -42,7 +40,7 @@ def test_a_failure_stops_the_other_workers_promptly(tmp_path):
 
 
 def test_an_unserializable_item_names_its_input(tmp_path):
-    with pytest.raises(WorkerError, match=r"failed on input 2 \('x'\).*SerializationError"):
+    with pytest.raises(WorkerError, match=r"failed on inputs\[2\] = 'x' .*SerializationError"):
         optimize(_int_then_str, [0, 1, "x"], str(tmp_path / "ds"), num_workers=1, verbose=False)
 
 
@@ -51,8 +49,15 @@ def _int_then_str(value):
 
 
 def test_batch_failure_names_the_batch(tmp_path):
-    with pytest.raises(WorkerError, match=r"failed on the batch of inputs 35\.\.39"):
-        optimize(_fail_on_batch_with_37, list(range(50)), str(tmp_path / "ds"), num_workers=2, batch_size=5, verbose=False)
+    with pytest.raises(WorkerError, match=r"failed on the batch inputs\[35:40\] = \[35, 36, 37, 38, 39\]"):
+        optimize(
+            _fail_on_batch_with_37,
+            list(range(50)),
+            str(tmp_path / "ds"),
+            num_workers=2,
+            batch_size=5,
+            verbose=False,
+        )
 
 
 def _fail_on_batch_with_37(batch):
@@ -74,7 +79,7 @@ def _die_on_7(i):
 
 
 def test_map_failure_names_the_input(tmp_path):
-    with pytest.raises(WorkerError, match=r"map failed on input 5 \(5\).*KeyError"):
+    with pytest.raises(WorkerError, match=r"map failed on inputs\[5\] = 5 .*KeyError"):
         map(fns.map_failing, list(range(10)), str(tmp_path / "out"), num_workers=2, verbose=False)
 
 
@@ -106,8 +111,12 @@ def test_ctrl_c_stops_everything_and_leaves_no_orphans(tmp_path):
     pids = tmp_path / "pids"
     pids.mkdir()
     script = tmp_path / "run.py"
-    script.write_text(CTRL_C_SCRIPT.format(tests=str(REPO / "tests"), pids=str(pids), out=str(tmp_path / "ds")))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    script.write_text(
+        CTRL_C_SCRIPT.format(tests=str(REPO / "tests"), pids=str(pids), out=str(tmp_path / "ds"))
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 30
     while len(os.listdir(pids)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -6,7 +6,6 @@ import os
 
 import pytest
 from litdata_storage import open_store
-
 from litdata_writer import map
 
 from . import fns
@@ -23,11 +22,17 @@ def test_map_to_a_local_folder(tmp_path):
     assert {k: store.get(k) for k in store.list()} == _expected(20)
 
 
-@pytest.mark.s3
-def test_map_to_s3(s3_target):
-    url = s3_target.url + "/resized"
-    map(fns.write_text_file, list(range(20)), url, num_workers=2, storage_options=s3_target.storage_options, verbose=False)
-    store = s3_target.open("resized")
+def test_map_to_the_cloud(cloud_target):
+    url = cloud_target.url + "/resized"
+    map(
+        fns.write_text_file,
+        list(range(20)),
+        url,
+        num_workers=2,
+        storage_options=cloud_target.storage_options,
+        verbose=False,
+    )
+    store = cloud_target.open("resized")
     assert {k: store.get(k) for k in store.list()} == _expected(20)
 
 
@@ -61,4 +66,11 @@ def test_error_when_not_empty_on_s3(s3_target):
     store = s3_target.open()
     store.put("old/file.txt", b"x")
     with pytest.raises(FileExistsError, match="is not empty"):
-        map(fns.write_text_file, [1], s3_target.url, storage_options=s3_target.storage_options, error_when_not_empty=True, verbose=False)
+        map(
+            fns.write_text_file,
+            [1],
+            s3_target.url,
+            storage_options=s3_target.storage_options,
+            error_when_not_empty=True,
+            verbose=False,
+        )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from litdata_format import Index
-
 from litdata_writer import optimize
 
 from . import fns
@@ -28,7 +27,9 @@ def test_inputs_are_not_copied_whole_into_each_worker():
     """Each rank's job holds its own tasks only (what spawn pickles, and fork never touches)."""
     from litdata_writer.plan import make_plan
 
-    plan = make_plan(list(range(1000)), num_workers=4, num_nodes=1, batch_size=None, fast_dev_run=False, reorder_files=True)
+    plan = make_plan(
+        list(range(1000)), num_workers=4, num_nodes=1, batch_size=None, fast_dev_run=False, reorder_files=True
+    )
     sizes = [len(plan.rank_tasks(r)) for r in range(4)]
     assert sizes == [250, 250, 250, 250]
     assert plan.rank_tasks(3)[0].argument == 750

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from litdata_format import Index, read_dataset
-
 from litdata_writer.nodes import node_info
 
 from .helpers import keys, read_back
@@ -27,23 +27,35 @@ NODE_SCRIPT = textwrap.dedent(
 
     if __name__ == "__main__":
         out, options, delay = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
+        mode = sys.argv[4] if len(sys.argv) > 4 else None
         time.sleep(delay)
-        optimize(square, list(range(100)), out, num_workers=2, chunk_size=7, storage_options=options, verbose=False)
+        optimize(square, list(range(100)), out, num_workers=2, chunk_size=7, storage_options=options, mode=mode, verbose=False)
     """
 )
 
 
-def _run_nodes(tmp_path, out, options, env_names=("NUM_NODES", "NODE_RANK"), delays=(0.0, 1.5)):
+def _run_nodes(tmp_path, out, options, env_names=("NUM_NODES", "NODE_RANK"), delays=(0.0, 1.5), mode=None):
     script = tmp_path / "node.py"
     script.write_text(NODE_SCRIPT)
     procs = []
     for rank, delay in enumerate(delays):
-        env = {k: v for k, v in os.environ.items() if k not in ("NUM_NODES", "NODE_RANK", "DATA_OPTIMIZER_NUM_NODES", "DATA_OPTIMIZER_NODE_RANK")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("NUM_NODES", "NODE_RANK", "DATA_OPTIMIZER_NUM_NODES", "DATA_OPTIMIZER_NODE_RANK")
+        }
         env[env_names[0]] = "2"
         env[env_names[1]] = str(rank)
         procs.append(
             subprocess.Popen(
-                [sys.executable, str(script), out, __import__("json").dumps(options), str(delay)],
+                [
+                    sys.executable,
+                    str(script),
+                    out,
+                    json.dumps(options),
+                    str(delay),
+                    *([mode] if mode else []),
+                ],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -55,7 +67,9 @@ def _run_nodes(tmp_path, out, options, env_names=("NUM_NODES", "NODE_RANK"), del
         assert proc.returncode == 0, err
 
 
-@pytest.mark.parametrize("env_names", [("NUM_NODES", "NODE_RANK"), ("DATA_OPTIMIZER_NUM_NODES", "DATA_OPTIMIZER_NODE_RANK")])
+@pytest.mark.parametrize(
+    "env_names", [("NUM_NODES", "NODE_RANK"), ("DATA_OPTIMIZER_NUM_NODES", "DATA_OPTIMIZER_NODE_RANK")]
+)
 def test_two_nodes_on_a_shared_folder(tmp_path, env_names):
     out = str(tmp_path / "ds")
     _run_nodes(tmp_path, out, {}, env_names)
@@ -64,6 +78,16 @@ def test_two_nodes_on_a_shared_folder(tmp_path, env_names):
     # 4 writer ranks (2 nodes x 2 workers), 25 inputs each, chunks of 7
     assert [n.split("-")[1] for n in names] == ["0"] * 4 + ["1"] * 4 + ["2"] * 4 + ["3"] * 4
     assert [k for k in keys(out) if not k.startswith("chunk-")] == ["index.json"]
+
+
+def test_two_nodes_overwrite_a_dataset(tmp_path):
+    from litdata_writer import optimize
+
+    out = str(tmp_path / "ds")
+    optimize(str, range(300), out, num_workers=5, chunk_size=7, verbose=False)  # 5 ranks, other types
+    _run_nodes(tmp_path, out, {}, delays=(0.5, 0.0), mode="overwrite")
+    assert read_dataset(out) == [(i, i**2) for i in range(100)]
+    assert sorted({k.split("-")[1] for k in keys(out) if k.startswith("chunk-")}) == ["0", "1", "2", "3"]
 
 
 @pytest.mark.s3
@@ -94,3 +118,41 @@ def test_node_info_from_the_environment(monkeypatch):
     monkeypatch.setenv("NODE_RANK", "x")
     with pytest.raises(ValueError, match="not an integer"):
         node_info()
+
+
+FAILING_NODE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from litdata_writer import optimize
+
+    def fail_on_90(i):
+        if i == 90:
+            raise ValueError("bad input on node 1")
+        return i
+
+    if __name__ == "__main__":
+        optimize(fail_on_90, list(range(100)), sys.argv[1], num_workers=2, verbose=False)
+    """
+)
+
+
+def test_node_0_stops_waiting_when_another_node_fails(tmp_path):
+    script = tmp_path / "node.py"
+    script.write_text(FAILING_NODE_SCRIPT)
+    out = str(tmp_path / "ds")
+    base = {k: v for k, v in os.environ.items() if not k.endswith(("NUM_NODES", "NODE_RANK"))}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), out],
+            env={**base, "NUM_NODES": "2", "NODE_RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    results = [proc.communicate(timeout=60) for proc in procs]
+    assert procs[1].returncode != 0 and "inputs[90] = 90" in results[1][1]
+    assert procs[0].returncode != 0
+    assert "NodeFailedError: node 1 failed" in results[0][1] and "bad input on node 1" in results[0][1]
+    assert not os.path.exists(os.path.join(out, "index.json"))

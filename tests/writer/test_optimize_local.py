@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 from litdata_format import Index, read_dataset
-
 from litdata_writer import ConfigMismatchError, optimize
 
 from . import fns
@@ -18,7 +17,14 @@ from .helpers import keys
 def test_seed_readme_append_example(tmp_path):
     out = str(tmp_path / "my_optimized_dataset")
     optimize(fn=fns.square, inputs=list(range(100)), output_dir=out, chunk_bytes="64MB", verbose=False)
-    optimize(fn=fns.square, inputs=list(range(100, 200)), output_dir=out, chunk_bytes="64MB", mode="append", verbose=False)
+    optimize(
+        fn=fns.square,
+        inputs=list(range(100, 200)),
+        output_dir=out,
+        chunk_bytes="64MB",
+        mode="append",
+        verbose=False,
+    )
     items = read_dataset(out)
     assert len(items) == 200
     assert items == [(i, i**2) for i in range(200)]
@@ -46,7 +52,9 @@ def test_mode_none_refuses_an_existing_dataset(tmp_path):
     out = str(tmp_path / "ds")
     optimize(fns.square, range(5), out, num_workers=1, verbose=False)
     before = (tmp_path / "ds" / "index.json").read_bytes()
-    with pytest.raises(FileExistsError, match=r"already holds an optimized dataset.*mode='append'.*mode='overwrite'"):
+    with pytest.raises(
+        FileExistsError, match=r"already holds an optimized dataset.*mode='append'.*mode='overwrite'"
+    ):
         optimize(fns.square, range(5), out, num_workers=1, verbose=False)
     assert (tmp_path / "ds" / "index.json").read_bytes() == before
 
@@ -84,7 +92,9 @@ def test_append_with_other_item_types_is_refused_and_old_dataset_kept(tmp_path):
     optimize(fns.square, range(10), out, num_workers=2, verbose=False)
     before = (tmp_path / "ds" / "index.json").read_bytes()
     old_keys = keys(out)
-    with pytest.raises(Exception, match=r"cannot append.*data_format: existing \['int', 'int'\], new \['str'\]") as info:
+    with pytest.raises(
+        Exception, match=r"cannot append.*data_format: existing \['int', 'int'\], new \['str'\]"
+    ) as info:
         optimize(str, range(10), out, num_workers=2, mode="append", verbose=False)
     assert "ConfigMismatchError" in str(info.value) or isinstance(info.value, ConfigMismatchError)
     assert (tmp_path / "ds" / "index.json").read_bytes() == before
@@ -95,10 +105,22 @@ def test_append_with_other_item_types_is_refused_and_old_dataset_kept(tmp_path):
 def test_append_with_other_chunking_is_refused_before_any_work(tmp_path):
     out = str(tmp_path / "ds")
     optimize(fns.square, range(10), out, num_workers=1, chunk_bytes="1MB", verbose=False)
-    with pytest.raises(ConfigMismatchError, match=r"chunk_bytes: existing 1000000, new None.*chunk_size: existing None, new 4"):
+    with pytest.raises(
+        ConfigMismatchError,
+        match=r"chunk_bytes: existing 1000000, new None.*chunk_size: existing None, new 4",
+    ):
         optimize(fns.square, range(10), out, num_workers=1, chunk_size=4, mode="append", verbose=False)
     with pytest.raises(ConfigMismatchError, match=r"compression: existing None, new 'zstd'"):
-        optimize(fns.square, range(10), out, num_workers=1, chunk_bytes="1MB", compression="zstd", mode="append", verbose=False)
+        optimize(
+            fns.square,
+            range(10),
+            out,
+            num_workers=1,
+            chunk_bytes="1MB",
+            compression="zstd",
+            mode="append",
+            verbose=False,
+        )
 
 
 def test_append_after_a_dataset_with_more_ranks(tmp_path):
@@ -188,6 +210,23 @@ def test_pil_images_keep_their_jpeg_bytes(tmp_path):
     assert Index.load(out).config.data_format == ["jpeg"]
     items = read_dataset(out)
     assert [np.asarray(img).tolist() for img in items] == [np.asarray(Image.open(p)).tolist() for p in paths]
+    stored = b"".join((tmp_path / "ds" / c.filename).read_bytes() for c in Index.load(out).chunks)
+    assert all(open(p, "rb").read() in stored for p in paths)  # the original files, not re-encodes
+
+
+def test_pil_images_that_are_not_jpeg_files(tmp_path):
+    out = str(tmp_path / "ds")
+    optimize(_gray_image, range(4), out, num_workers=2, verbose=False)
+    assert Index.load(out).config.data_format == ["pil"]
+    assert [np.asarray(img).tolist() for img in read_dataset(out)] == [
+        np.asarray(_gray_image(i)).tolist() for i in range(4)
+    ]
+
+
+def _gray_image(i):
+    from PIL import Image
+
+    return Image.fromarray(np.full((3, 5), i * 40, np.uint8))
 
 
 def test_torch_tensors(tmp_path):
@@ -300,3 +339,34 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="unsupported compression"):
         optimize(fns.square, [1], str(tmp_path / "a"), compression="gzip")
     assert not (tmp_path / "a").exists() or not os.listdir(tmp_path / "a")
+
+
+@pytest.mark.parametrize("scheme", ["local:", "file://"])
+def test_local_url_schemes(tmp_path, scheme):
+    folder = tmp_path / "ds"
+    optimize(fns.square, range(6), f"{scheme}{folder}", num_workers=2, verbose=False)
+    assert read_dataset(folder) == [(i, i**2) for i in range(6)]
+
+
+def test_file_video_jpeg_list_and_pickle_leaves(tmp_path, monkeypatch):
+    from PIL import Image
+
+    files = tmp_path / "files"
+    files.mkdir()
+    for i in range(4):
+        (files / f"{i}.txt").write_text(f"text {i}")
+        (files / f"{i}.mp4").write_bytes(bytes([i]) * 100)
+        for k in range(2):
+            Image.fromarray(np.full((4, 4, 3), 20 * i + k, np.uint8)).save(files / f"{i}-{k}.jpg")
+    monkeypatch.setenv("WRITER_TEST_FILES", str(files))
+    out = str(tmp_path / "ds")
+    optimize(fns.files_and_objects, range(4), out, num_workers=2, verbose=False)
+    assert Index.load(out).config.data_format == ["file:txt", "video:mp4", "jpeg", "jpeg", "pickle"]
+    items = read_dataset(out, allow_pickle=True)
+    for i, item in enumerate(items):
+        assert item["doc"] == f"text {i}".encode()
+        assert item["clip"] == bytes([i]) * 100
+        assert [np.asarray(f).tolist() for f in item["frames"]] == [
+            np.asarray(Image.open(files / f"{i}-{k}.jpg")).tolist() for k in range(2)
+        ]
+        assert item["point"] == fns.Point(i)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
-from litdata_writer.partition import Task, balanced_shares, contiguous_shares, file_sizes, make_tasks, plan_shares
+from litdata_writer.partition import (
+    Task,
+    balanced_shares,
+    contiguous_shares,
+    file_sizes,
+    make_tasks,
+    plan_shares,
+)
 
 
 def test_contiguous_shares_cover_everything_in_order():

@@ -69,8 +69,12 @@ SCRIPT = textwrap.dedent(
 def test_optimize_prints_a_plain_summary_into_a_log(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
-    loud = subprocess.run([sys.executable, str(script), str(tmp_path / "a"), "1"], capture_output=True, text=True, timeout=60)
+    loud = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "a"), "1"], capture_output=True, text=True, timeout=60
+    )
     assert loud.returncode == 0, loud.stderr
     assert "optimize: 50/50 inputs (100%)" in loud.stderr and "50 items" in loud.stderr
-    quiet = subprocess.run([sys.executable, str(script), str(tmp_path / "b"), "0"], capture_output=True, text=True, timeout=60)
+    quiet = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "b"), "0"], capture_output=True, text=True, timeout=60
+    )
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from litdata_format import Index, read_dataset
-
 from litdata_writer import WorkerError, optimize
 
 from . import fns
@@ -16,8 +15,10 @@ def _calls(path):
     return [int(line) for line in path.read_text().split()] if path.exists() else []
 
 
-@pytest.mark.parametrize("kill_at", [33, 71])
-def test_rerun_after_sigkill_resumes_exactly(tmp_path, monkeypatch, kill_at):
+@pytest.mark.parametrize("kill_at, interval", [(33, "0"), (71, "0"), (33, "1")])
+def test_rerun_after_sigkill_resumes_exactly(tmp_path, monkeypatch, kill_at, interval):
+    """interval "0": a checkpoint after every chunk; "1": the default, fewer checkpoints."""
+    monkeypatch.setenv("LITDATA_CHECKPOINT_INTERVAL", interval)
     inputs = list(range(80))
     # reference: an uninterrupted run
     reference = str(tmp_path / "reference")
@@ -51,6 +52,8 @@ def test_rerun_after_sigkill_resumes_exactly(tmp_path, monkeypatch, kill_at):
     assert kill_at in second_run
     assert len(second_run) < len(inputs)
     assert set(first_run) | set(second_run) == set(inputs)
+    if interval == "0":  # only the inputs after the last stored chunk were redone
+        assert min(i for i in second_run if (i < 40) == (rank == 0)) >= kill_at - 2
 
 
 def test_changed_arguments_start_over(tmp_path, monkeypatch):
@@ -78,3 +81,28 @@ def test_resume_false_starts_over(tmp_path, monkeypatch):
     optimize(fns.killed_once, list(range(30)), out, num_workers=1, chunk_size=4, resume=False, verbose=False)
     assert _calls(log) == list(range(30))
     assert len(read_dataset(out)) == 90
+
+
+def test_an_interrupted_append_resumes(tmp_path, monkeypatch):
+    out = str(tmp_path / "ds")
+    optimize(fns.killed_once, list(range(10)), out, num_workers=2, chunk_size=4, verbose=False)
+    old_index = (tmp_path / "ds" / "index.json").read_bytes()
+    monkeypatch.setenv(fns.KILL_AT_ENV, "27")
+    monkeypatch.setenv(fns.KILL_MARKER_ENV, str(tmp_path / "killed"))
+    with pytest.raises(WorkerError):
+        optimize(
+            fns.killed_once,
+            list(range(10, 40)),
+            out,
+            num_workers=2,
+            chunk_size=4,
+            mode="append",
+            verbose=False,
+        )
+    assert (tmp_path / "ds" / "index.json").read_bytes() == old_index  # readers still see the old dataset
+    monkeypatch.setenv(fns.CALL_LOG_ENV, str(tmp_path / "calls.log"))
+    optimize(
+        fns.killed_once, list(range(10, 40)), out, num_workers=2, chunk_size=4, mode="append", verbose=False
+    )
+    assert read_dataset(out) == [(i, k, bytes([k]) * 50) for i in range(40) for k in range(3)]
+    assert 25 not in _calls(tmp_path / "calls.log")  # rank 1 (inputs 25..39) resumed

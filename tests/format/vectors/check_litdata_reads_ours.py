@@ -33,7 +33,9 @@ import expected as vectors  # noqa: E402
 
 
 def _names(data_dir: str) -> list[str]:
-    return sorted(n for n in os.listdir(data_dir) if os.path.isfile(os.path.join(data_dir, n, "expected.json")))
+    return sorted(
+        n for n in os.listdir(data_dir) if os.path.isfile(os.path.join(data_dir, n, "expected.json"))
+    )
 
 
 def _load(data_dir: str, name: str) -> dict:
@@ -49,7 +51,9 @@ def write_all(data_dir: str, out_dir: str) -> None:
         target = os.path.join(out_dir, name)
         error_file = os.path.join(out_dir, f"{name}.write_error.txt")
         kwargs = vector["notes"]["optimize_kwargs"]
-        options = {k: kwargs[k] for k in ("chunk_size", "chunk_bytes", "compression") if kwargs.get(k) is not None}
+        options = {
+            k: kwargs[k] for k in ("chunk_size", "chunk_bytes", "compression") if kwargs.get(k) is not None
+        }
         try:
             if vector["reader"]["item_loader"] == "TokensLoader":
                 items = vectors.decode(vector["tokens_written"])
@@ -97,7 +101,6 @@ def read_all(data_dir: str, out_dir: str) -> int:
 
     from litdata import StreamingDataset
     from litdata.streaming.item_loader import TokensLoader
-
     from write_vectors import _normalize, _raw_serializers, token_blocks
 
     results = []

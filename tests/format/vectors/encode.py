@@ -37,12 +37,20 @@ def encode(value: Any, media_as_raw: bool = False) -> Any:
     """Encode one item. ``media_as_raw``: jpeg / media leaves as plain ``$bytes``
     (to compare with what a raw-bytes reader returns)."""
     enc = lambda v: encode(v, media_as_raw)  # noqa: E731
-    if value is None or isinstance(value, (bool, str)) and not (isinstance(value, str) and os.path.isfile(value)):
+    if (
+        value is None
+        or isinstance(value, (bool, str))
+        and not (isinstance(value, str) and os.path.isfile(value))
+    ):
         return value
     if isinstance(value, str):  # a path of an existing file: LitData stores the file bytes
         with open(value, "rb") as f:
             data = f.read()
-        return {"$bytes": b64(data)} if media_as_raw else {"$media": {"format": _media_format(value), "data": b64(data)}}
+        return (
+            {"$bytes": b64(data)}
+            if media_as_raw
+            else {"$media": {"format": _media_format(value), "data": b64(data)}}
+        )
     if isinstance(value, int) and not isinstance(value, np.generic):
         return value
     if isinstance(value, float):  # np.float64 is a float subclass: LitData stores it as "float"
@@ -100,5 +108,9 @@ def encode(value: Any, media_as_raw: bool = False) -> Any:
             with open(value.path, "rb") as f:
                 data = f.read()
             ext = os.path.splitext(value.path)[1].lstrip(".").lower()
-            return {"$bytes": b64(data)} if media_as_raw else {"$media": {"format": f"file:{ext}" if ext else "file", "data": b64(data)}}
+            return (
+                {"$bytes": b64(data)}
+                if media_as_raw
+                else {"$media": {"format": f"file:{ext}" if ext else "file", "data": b64(data)}}
+            )
     raise TypeError(f"cannot encode {type(value)!r}")

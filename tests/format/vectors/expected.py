@@ -240,7 +240,10 @@ def check(actual: Any, expected: Any, path: str = "") -> None:
         if type(actual) is not bytes:
             _fail(path, f"expected bytes, got {_type_name(actual)}")
         if actual != want:
-            _fail(path, f"bytes differ: expected {len(want)} bytes {want[:16].hex()}.., got {len(actual)} bytes {actual[:16].hex()}..")
+            _fail(
+                path,
+                f"bytes differ: expected {len(want)} bytes {want[:16].hex()}.., got {len(actual)} bytes {actual[:16].hex()}..",
+            )
         return
     if tag == "$tuple":
         if type(actual) is not tuple:
@@ -296,7 +299,10 @@ def check(actual: Any, expected: Any, path: str = "") -> None:
         if not isinstance(actual, Image.Image):
             _fail(path, f"expected PIL image, got {_type_name(actual)}")
         if actual.mode != body["mode"] or list(actual.size) != body["size"]:
-            _fail(path, f"expected mode {body['mode']} size {body['size']}, got mode {actual.mode} size {list(actual.size)}")
+            _fail(
+                path,
+                f"expected mode {body['mode']} size {body['size']}, got mode {actual.mode} size {list(actual.size)}",
+            )
         if actual.tobytes() != unb64(body["data"]):
             _fail(path, "pixels differ")
         return
@@ -321,8 +327,15 @@ def check(actual: Any, expected: Any, path: str = "") -> None:
             from PIL import Image
 
             reference = np.asarray(Image.open(io.BytesIO(want)))
-            if actual.dtype != reference.dtype or actual.shape != reference.shape or not np.array_equal(actual, reference):
-                _fail(path, f"tifffile array differs: {actual.dtype}{actual.shape} vs {reference.dtype}{reference.shape}")
+            if (
+                actual.dtype != reference.dtype
+                or actual.shape != reference.shape
+                or not np.array_equal(actual, reference)
+            ):
+                _fail(
+                    path,
+                    f"tifffile array differs: {actual.dtype}{actual.shape} vs {reference.dtype}{reference.shape}",
+                )
             return
         if type(actual) is not bytes:
             _fail(path, f"expected the file bytes of a {body['format']} leaf, got {_type_name(actual)}")
@@ -353,4 +366,3 @@ def _check_jpeg(actual: Any, body: str, path: str) -> None:
         _fail(path, f"expected mode {reference.mode} size {reference.size}, got {actual.mode} {actual.size}")
     if actual.tobytes() != reference.tobytes():
         _fail(path, "decoded JPEG pixels differ from Pillow's decode of the stored bytes")
-

@@ -296,7 +296,10 @@ def _json_leaf(workdir: str) -> list:
                 "strs": ["a", f"b{i}", "ü"],
                 "floats": [0.5, i / 3],
                 "bools": [True, i % 2 == 1],
-                "records": [{"k": "x", "v": i, "w": 1.5, "b": False, "n": None}, {"k": "y", "v": -i, "w": 0.0, "b": True, "n": None}],
+                "records": [
+                    {"k": "x", "v": i, "w": 1.5, "b": False, "n": None},
+                    {"k": "y", "v": -i, "w": 0.0, "b": True, "n": None},
+                ],
                 "mixed": [1, "two", 3.0, None, [4, 5], {"six": 6}],
                 "empty": [],
                 "nested_map": {"deep": {"list": [i, i + 1]}},
@@ -335,7 +338,10 @@ def _long_strings(workdir: str) -> list:
 
 
 def _zstd_chunk(workdir: str) -> list:
-    return [{"text": f"sample {i} " + "abc" * (i * 10), "value": i * 1.25, "blob": bytes(range(i * 7 % 256)) * 3} for i in range(7)]
+    return [
+        {"text": f"sample {i} " + "abc" * (i * 10), "value": i * 1.25, "blob": bytes(range(i * 7 % 256)) * 3}
+        for i in range(7)
+    ]
 
 
 def _zstd_small(workdir: str) -> list:
@@ -358,22 +364,60 @@ SPECS: dict[str, dict[str, Any]] = {
     "bool": dict(build=_bool, optimize=dict(chunk_size=3), covers="bool leaves"),
     "int": dict(build=_int, optimize=dict(chunk_size=4), covers="int leaves (int64 extremes)"),
     "float": dict(build=_float, optimize=dict(chunk_size=4), covers="float leaves (-0.0, subnormal)"),
-    "bytes": dict(build=_bytes, optimize=dict(chunk_bytes=64), covers="bytes leaves (empty too); chunk_bytes target"),
-    "numpy": dict(build=_numpy, optimize=dict(chunk_size=2), covers="numpy ndim>1, all 14 dtypes, empty, Fortran-order input"),
-    "no_header_numpy": dict(build=_no_header_numpy, optimize=dict(chunk_size=2), covers="1-D numpy, all 14 dtypes, zero length"),
-    "tensor": dict(build=_tensor_ds, optimize=dict(chunk_size=2), covers="torch ndim!=1 (0-d, 2-d, 3-d, empty), 12 dtypes"),
-    "no_header_tensor": dict(build=_no_header_tensor, optimize=dict(chunk_size=2), covers="1-D torch, 12 dtypes"),
+    "bytes": dict(
+        build=_bytes, optimize=dict(chunk_bytes=64), covers="bytes leaves (empty too); chunk_bytes target"
+    ),
+    "numpy": dict(
+        build=_numpy,
+        optimize=dict(chunk_size=2),
+        covers="numpy ndim>1, all 14 dtypes, empty, Fortran-order input",
+    ),
+    "no_header_numpy": dict(
+        build=_no_header_numpy, optimize=dict(chunk_size=2), covers="1-D numpy, all 14 dtypes, zero length"
+    ),
+    "tensor": dict(
+        build=_tensor_ds,
+        optimize=dict(chunk_size=2),
+        covers="torch ndim!=1 (0-d, 2-d, 3-d, empty), 12 dtypes",
+    ),
+    "no_header_tensor": dict(
+        build=_no_header_tensor, optimize=dict(chunk_size=2), covers="1-D torch, 12 dtypes"
+    ),
     "pil": dict(build=_pil_ds, optimize=dict(chunk_size=2), covers="PIL modes RGB, L, RGBA, 1, I;16, F"),
-    "jpeg": dict(build=_jpeg_ds, optimize=dict(chunk_size=2), covers="PIL JpegImageFile from .jpg (RGB and L): file bytes"),
-    "jpeg_array": dict(build=_jpeg_array, optimize=dict(chunk_size=2), covers="litdata.types.JpegArray of JpegImageFiles"),
-    "media_paths": dict(build=_media_paths, optimize=dict(chunk_size=2), covers="str paths of existing .mp4/.png/.tif files"),
+    "jpeg": dict(
+        build=_jpeg_ds,
+        optimize=dict(chunk_size=2),
+        covers="PIL JpegImageFile from .jpg (RGB and L): file bytes",
+    ),
+    "jpeg_array": dict(
+        build=_jpeg_array, optimize=dict(chunk_size=2), covers="litdata.types.JpegArray of JpegImageFiles"
+    ),
+    "media_paths": dict(
+        build=_media_paths, optimize=dict(chunk_size=2), covers="str paths of existing .mp4/.png/.tif files"
+    ),
     "file": dict(build=_file_ref, optimize=dict(chunk_size=2), covers="litdata.types.File(path=...)"),
-    "pickle": dict(build=_pickle, optimize=dict(chunk_size=2), covers="pickle leaves: set, Decimal, frozenset"),
-    "numpy_scalar": dict(build=_numpy_scalar, optimize=dict(chunk_size=2), covers="np.int64 (pickle) and np.float64 (float) scalars"),
+    "pickle": dict(
+        build=_pickle, optimize=dict(chunk_size=2), covers="pickle leaves: set, Decimal, frozenset"
+    ),
+    "numpy_scalar": dict(
+        build=_numpy_scalar,
+        optimize=dict(chunk_size=2),
+        covers="np.int64 (pickle) and np.float64 (float) scalars",
+    ),
     "pytree_tuple": dict(build=_pytree_tuple, optimize=dict(chunk_size=3), covers="tuple items (i, i**2)"),
-    "pytree_list": dict(build=_pytree_list, optimize=dict(chunk_size=4), covers="top-level list items with nested list/tuple"),
-    "pytree_dict": dict(build=_pytree_dict, optimize=dict(chunk_size=2), covers="dicts: nested dicts, tuple values, lists of arrays"),
-    "json_leaf": dict(build=_json_leaf, optimize=dict(chunk_size=2), covers="dict with lists of JSON values -> 'json' leaves"),
+    "pytree_list": dict(
+        build=_pytree_list, optimize=dict(chunk_size=4), covers="top-level list items with nested list/tuple"
+    ),
+    "pytree_dict": dict(
+        build=_pytree_dict,
+        optimize=dict(chunk_size=2),
+        covers="dicts: nested dicts, tuple values, lists of arrays",
+    ),
+    "json_leaf": dict(
+        build=_json_leaf,
+        optimize=dict(chunk_size=2),
+        covers="dict with lists of JSON values -> 'json' leaves",
+    ),
     "odict": dict(build=_odict, optimize=dict(chunk_size=2), covers="OrderedDict inside a tuple item"),
     "odict_top": dict(
         build=_odict_top,

@@ -6,8 +6,9 @@
 #   tests/format/vectors/regenerate.sh --check-ours # our writer -> LitData reader
 #
 # The LitData venv lives at .venvs/litdata-0.2.76 (git-ignored; override with
-# $LITDATA_VENV) and is created on first use. --check-ours writes with the Python found as $PYTHON (default: python3),
-# which must have litdata_format installed (pip install -e packages/litdata-format).
+# $LITDATA_VENV) and is created on first use. --check-ours writes with $PYTHON
+# (default: python3), which must have litdata_format installed
+# (pip install -e packages/litdata-format).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

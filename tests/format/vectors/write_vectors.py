@@ -24,9 +24,8 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import numpy as np  # noqa: E402
-
 import items as vector_items  # noqa: E402
+import numpy as np  # noqa: E402
 from encode import encode  # noqa: E402
 
 KNOWN_CONFIG_KEYS = {
@@ -59,7 +58,15 @@ def _dump_ldfz(raw: bytes) -> dict:
     frames = []
     for _ in range(n_frames):
         first, count, coff, clen, ulen = struct.unpack_from("<IIQII", raw, pos)
-        frames.append({"first_item": first, "n_items": count, "compressed_off": coff, "compressed_len": clen, "uncompressed_len": ulen})
+        frames.append(
+            {
+                "first_item": first,
+                "n_items": count,
+                "compressed_off": coff,
+                "compressed_len": clen,
+                "uncompressed_len": ulen,
+            }
+        )
         pos += 24
     return {
         "magic": magic.decode("latin1"),
@@ -95,7 +102,9 @@ def _item0_leaves(raw: bytes, hdr: dict, config: dict) -> list:
         if fmt == "tensor" and len(leaf) >= 8:
             le = struct.unpack_from("<II", leaf, 0)
             be = struct.unpack_from(">II", leaf, 0)
-            entry["header_byte_order"] = "big-endian" if be[0] <= 20 and be[1] <= 8 else "little-endian" if le[0] <= 20 else "?"
+            entry["header_byte_order"] = (
+                "big-endian" if be[0] <= 20 and be[1] <= 8 else "little-endian" if le[0] <= 20 else "?"
+            )
             entry["dtype_index_rank_be"] = list(be)
         out.append(entry)
         pos += size
@@ -125,7 +134,11 @@ def inspect_dataset(path: str) -> dict:
             info["layout"] = "whole-chunk zstd"
             info["decompressed_size"] = len(plain)
             info["chunk_bytes_is"] = (
-                "decompressed size" if len(plain) == chunk["chunk_bytes"] else "file size" if len(raw) == chunk["chunk_bytes"] else "neither"
+                "decompressed size"
+                if len(plain) == chunk["chunk_bytes"]
+                else "file size"
+                if len(raw) == chunk["chunk_bytes"]
+                else "neither"
             )
             info["inner_layout"] = _layout(plain)
             info["header"] = _classic_header(plain)
@@ -140,7 +153,12 @@ def inspect_dataset(path: str) -> dict:
                 first_payload = raw[hdr["offsets"][0] : hdr["offsets"][0] + 4]
                 if hdr["num_items"] and first_payload == b"\x28\xb5\x2f\xfd":
                     info["layout"] = "classic + per-item zstd (sample)"
-                if chunks == [] and info["layout"] == "classic" and config.get("item_loader") == "PyTreeLoader" and config.get("data_format"):
+                if (
+                    chunks == []
+                    and info["layout"] == "classic"
+                    and config.get("item_loader") == "PyTreeLoader"
+                    and config.get("data_format")
+                ):
                     notes_item0 = _item0_leaves(raw, hdr, config)
                     info["item0_leaves"] = notes_item0
                 info["offsets_absolute"] = hdr["offsets"][0] == 4 + 4 * (hdr["num_items"] + 1)
@@ -220,7 +238,9 @@ def readback(path: str, expected_items: list, spec: dict, media: dict | None) ->
         except Exception as exc:  # noqa: BLE001
             message = f"{type(exc).__name__}: {exc}".replace(copy, "<dataset>")
             return {"status": "error", "error": message[:500]}
-    got_enc = [_normalize(_torch_to_numpy_tokens(v) if spec.get("item_loader") == "TokensLoader" else v) for v in got]
+    got_enc = [
+        _normalize(_torch_to_numpy_tokens(v) if spec.get("item_loader") == "TokensLoader" else v) for v in got
+    ]
     types = _leaf_types(got[0]) if got else None
     if got_enc == expected_items:
         return {"status": "equal", "litdata_leaf_types_item0": types}
@@ -321,19 +341,30 @@ def write_one(name: str, out_root: str, workdir: str) -> dict:
     if spec.get("item_loader") == "TokensLoader":
         dims = [c["dim"] for c in notes["chunks"]]
         blocks = token_blocks(values, dims, vector_items.TOKEN_BLOCK_SIZE)
-        result["reader"] = {"item_loader": "TokensLoader", "block_size": vector_items.TOKEN_BLOCK_SIZE, "allow_pickle": False}
+        result["reader"] = {
+            "item_loader": "TokensLoader",
+            "block_size": vector_items.TOKEN_BLOCK_SIZE,
+            "allow_pickle": False,
+        }
         result["tokens_written"] = [encode(v) for v in values]
         result["items"] = [encode(b) for b in blocks]
         notes["dim_equals_tokens_in_chunk"] = sum(dims) == sum(len(v) for v in values)
         media = None
     else:
-        result["reader"] = {"item_loader": "PyTreeLoader", "block_size": None, "allow_pickle": "pickle" in (notes["data_format"] or [])}
+        result["reader"] = {
+            "item_loader": "PyTreeLoader",
+            "block_size": None,
+            "allow_pickle": "pickle" in (notes["data_format"] or []),
+        }
         if "expect" in spec:
             values = spec["expect"](values)
             notes["expected_differs_from_input"] = spec["expect_note"]
         result["items"] = [encode(v) for v in values]
         media = None
-        if any(f.split(":")[0] in ("jpeg", "video", "image", "tifffile", "jpeg_array", "file") for f in notes["data_format"]):
+        if any(
+            f.split(":")[0] in ("jpeg", "video", "image", "tifffile", "jpeg_array", "file")
+            for f in notes["data_format"]
+        ):
             media = [encode(v, media_as_raw=True) for v in values]
     notes["litdata_readback"] = readback(out, result["items"], spec, media)
     if notes["chunk_count"] < 2:

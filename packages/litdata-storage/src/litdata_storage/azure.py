@@ -150,6 +150,15 @@ class AzureStore(Store):
                 self._redact(f"invalid Azure connection settings for {self.root_url}: {exc}")
             ) from None
 
+    def _endpoint(self) -> str:
+        """scheme://host[/account] of the service, without any SAS query string."""
+        try:
+            client = self._client()
+            host = client.primary_hostname
+            return f"{client.scheme}://{host}"
+        except Exception:  # pragma: no cover - only used in messages
+            return "(unknown endpoint)"
+
     def _blob_name(self, key: str) -> str:
         return join_key(self.prefix, key)
 
@@ -176,7 +185,7 @@ class AzureStore(Store):
         if isinstance(exc, ax.ServiceRequestError) or isinstance(exc, _TRANSIENT):
             return StorageConnectionError(
                 self._redact(
-                    f"cannot reach the Azure endpoint for {op} {where} after {self.max_attempts} attempt(s) "
+                    f"cannot reach the Azure endpoint {self._endpoint()} for {op} {where} after {self.max_attempts} attempt(s) "
                     f"(timeout {self.timeout:g}s): {type(exc).__name__}"
                 )
             )

@@ -323,9 +323,15 @@ class S3Store(Store):
             if version is None:
                 version = response.get("ETag")
             body = response["Body"]
+            if "Range" in kwargs and not response.get("ContentRange") and pos > 0:
+                body.close()  # a server that ignores Range would hand us the wrong bytes
+                raise IntegrityError(f"{self.url(key)}: the server ignored the Range header of a GET")
             resumed_at = pos
             try:
                 for chunk in body.iter_chunks(_READ_CHUNK):
+                    if end is not None and pos + len(chunk) > end:  # more than asked: keep the range
+                        sink(pos, chunk[: end - pos])
+                        return end
                     sink(pos, chunk)
                     pos += len(chunk)
                 return pos

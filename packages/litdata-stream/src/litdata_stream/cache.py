@@ -9,10 +9,11 @@ processes (ranks and DataLoader workers) share the folder:
 - a process reading a chunk holds a shared lock on the chunk's lock file; eviction
   takes that lock exclusively without waiting, so it never removes a chunk in use, and
   the kernel drops the locks of a process that dies;
-- with ``max_bytes`` set, room is reserved under a cache-wide lock before a download
-  (the partial file is created at full size), and least-recently-used chunks that no
-  process holds are evicted to make room. The limit is never exceeded: a download
-  waits for room, and a prefetch that finds none is skipped.
+- with ``max_bytes`` set, room is reserved under a cache-wide lock before a download (a
+  small reservation file records the bytes the download may use, temporary files
+  included), and least-recently-used chunks that no process holds are evicted to make
+  room. The limit is never exceeded: a download waits for room, and a prefetch that
+  finds none is skipped.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 DEFAULT_MAX_CACHE_BYTES = 100 * 1000**3
-_PARTIAL = ".partial"
+_RESERVE = ".reserve"
 _LOCKS = ".locks"
 
 
@@ -114,10 +115,11 @@ class ChunkCache:
 
     # -- getting a chunk --------------------------------------------------------------
     def ensure(self, name: str, size: int, fetch: Callable[[str], None], *, wait: bool = True) -> bool:
-        """Make ``name`` present, calling ``fetch(partial_path)`` to write it if missing.
+        """Make ``name`` present, calling ``fetch(path)`` to create it if missing.
 
-        ``size`` is the file's final size, used to reserve room. Returns False only when
-        ``wait`` is False and there is no room (a skipped prefetch).
+        ``fetch`` must create the file at ``path`` atomically (temporary name, then
+        rename) and may use up to ``size`` bytes on disk while doing so. Returns False
+        only when ``wait`` is False and there is no room (a skipped prefetch).
         """
         final = self.path(name)
         if os.path.exists(final):
@@ -127,16 +129,14 @@ class ChunkCache:
         with self._flock(self._lock_path(name, ".download"), fcntl.LOCK_EX):
             if os.path.exists(final):
                 return True
-            partial = final + _PARTIAL
-            if not self._reserve(name, partial, size, wait):
+            reservation = self._lock_path(name, _RESERVE)
+            if not self._reserve(name, reservation, size, wait):
                 return False
             try:
-                fetch(partial)
-                os.replace(partial, final)
-            except BaseException:
+                fetch(final)
+            finally:
                 with contextlib.suppress(OSError):
-                    os.unlink(partial)
-                raise
+                    os.unlink(reservation)
         return True
 
     @staticmethod
@@ -154,11 +154,20 @@ class ChunkCache:
             os.close(fd)
 
     def usage(self) -> int:
-        """Bytes held by chunk files and reserved partial files."""
-        total = 0
+        """Bytes held by chunk files plus the bytes reserved by downloads in progress."""
+        total = self._reserved()
         for entry in self._files():
             with contextlib.suppress(OSError):
                 total += entry.stat().st_size
+        return total
+
+    def _reserved(self) -> int:
+        total = 0
+        with contextlib.suppress(FileNotFoundError), os.scandir(os.path.join(self.folder, _LOCKS)) as entries:
+            for entry in entries:
+                if entry.name.endswith(_RESERVE):
+                    with contextlib.suppress(OSError, ValueError), open(entry.path) as f:
+                        total += int(f.read() or 0)
         return total
 
     def _files(self) -> list[os.DirEntry]:
@@ -175,7 +184,7 @@ class ChunkCache:
                         found.append(entry)
         return found
 
-    def _reserve(self, name: str, partial: str, size: int, wait: bool) -> bool:
+    def _reserve(self, name: str, reservation: str, size: int, wait: bool) -> bool:
         if self.max_bytes is None:
             return True
         if size > self.max_bytes:
@@ -186,8 +195,8 @@ class ChunkCache:
         while True:
             with self._flock(os.path.join(self.folder, _LOCKS, "cache.lock"), fcntl.LOCK_EX):
                 if self._make_room(size):
-                    with open(partial, "wb") as f:
-                        f.truncate(size)
+                    with open(reservation, "w") as f:
+                        f.write(str(size))
                     return True
             if not wait:
                 return False
@@ -204,12 +213,10 @@ class ChunkCache:
         for entry in files:
             with contextlib.suppress(OSError):
                 sizes[entry.path] = entry.stat()
-        used = sum(stat.st_size for stat in sizes.values())
+        used = self._reserved() + sum(stat.st_size for stat in sizes.values())
         if used + size <= self.max_bytes:  # type: ignore[operator]
             return True
-        candidates = sorted(
-            (stat.st_mtime, path) for path, stat in sizes.items() if not path.endswith(_PARTIAL)
-        )
+        candidates = sorted((stat.st_mtime, path) for path, stat in sizes.items())
         for _, path in candidates:
             name = os.path.relpath(path, self.folder)
             if self._evict(name):
@@ -234,8 +241,7 @@ class ChunkCache:
     def clear(self) -> None:
         """Remove every chunk nobody holds."""
         for entry in self._files():
-            if not entry.name.endswith(_PARTIAL):
-                self._evict(os.path.relpath(entry.path, self.folder))
+            self._evict(os.path.relpath(entry.path, self.folder))
 
 
 def folder_size(folder: str | Path) -> int:

@@ -28,9 +28,13 @@ def map_chunk_file(path: str) -> mmap.mmap | bytes:
 
 
 class OpenChunks:
-    """The chunks this process has mapped, least recently used first."""
+    """The chunks this process has mapped and holds, least recently used first.
 
-    def __init__(self, source: DatasetSource, keep_open: int = 4) -> None:
+    One chunk by default: a worker's plan reads a chunk's items together, and holding
+    fewer chunks leaves more of a tight cache to the prefetcher and the other workers.
+    """
+
+    def __init__(self, source: DatasetSource, keep_open: int = 1) -> None:
         self.source = source
         self.keep_open = keep_open
         self._open: OrderedDict[int, ClassicChunk | FramedChunk] = OrderedDict()
@@ -51,6 +55,11 @@ class OpenChunks:
         info = source.index.chunks[number]
         name = source.local_name(number)
         in_cache = not source.reads_in_place(number)
+        with self._lock:  # let go of older chunks first, so they can be evicted to make room
+            while len(self._open) >= self.keep_open:
+                old, _ = self._open.popitem(last=False)
+                if not source.reads_in_place(old):
+                    source.cache.release(source.local_name(old))
         if in_cache:
             source.cache.hold(name)
         try:
@@ -66,10 +75,6 @@ class OpenChunks:
             raise ChunkFormatError(f"chunk {info.filename} holds {len(chunk)} items but index.json says {info.chunk_size}")
         with self._lock:
             self._open[number] = chunk
-            while len(self._open) > self.keep_open:
-                old, _ = self._open.popitem(last=False)
-                if not source.reads_in_place(old):
-                    source.cache.release(source.local_name(old))
         return chunk
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from litdata_format import (
     decompressed_filename,
     file_checksum,
 )
+from litdata_format.writer import write_file_atomic
 from litdata_format.compression import is_compressed_filename
 from litdata_storage import NotFoundError, Store, open_store
 
@@ -80,25 +81,36 @@ class DatasetSource:
         if self.reads_in_place(number):
             return True
         info = self.index.chunks[number]
-        return self.cache.ensure(self.local_name(number), info.chunk_bytes, lambda path: self._fetch(number, path), wait=wait)
+        # A compressed chunk briefly needs its compressed and its decompressed copy.
+        room = info.chunk_bytes * (2 if is_compressed_filename(info.filename) else 1)
+        return self.cache.ensure(self.local_name(number), room, lambda path: self._fetch(number, path), wait=wait)
 
-    def _fetch(self, number: int, target: str) -> None:
+    def _fetch(self, number: int, final: str) -> None:
         info = self.index.chunks[number]
-        for attempt in (1, 2):
-            with TRACER.span("download", chunk=info.filename):
-                self.store.download(info.filename, target)
-            if info.checksum is None or file_checksum(target) == info.checksum:
-                break
-            if attempt == 2:
-                raise ChecksumMismatchError(
-                    f"chunk {info.filename} of {self.url} is corrupted: its checksum does not match "
-                    f"{INDEX_FILENAME} after two downloads"
-                )
-        if is_compressed_filename(info.filename):
-            with open(target, "rb") as f:
-                data = decompress(f.read(), info.filename)
-            with open(target, "wb") as f:
-                f.write(data)
-        size = os.path.getsize(target)
+        # A hidden name: the cache neither counts (the reservation covers it) nor evicts it.
+        target = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.download")
+        try:
+            for attempt in (1, 2):
+                with TRACER.span("download", chunk=info.filename):
+                    self.store.download(info.filename, target)
+                if info.checksum is None or file_checksum(target) == info.checksum:
+                    break
+                os.unlink(target)
+                if attempt == 2:
+                    raise ChecksumMismatchError(
+                        f"chunk {info.filename} of {self.url} is corrupted: its checksum does not match "
+                        f"{INDEX_FILENAME} after two downloads"
+                    )
+            if is_compressed_filename(info.filename):
+                with open(target, "rb") as f:
+                    data = decompress(f.read(), info.filename)
+                write_file_atomic(final, data)
+            else:
+                os.replace(target, final)
+        finally:
+            if os.path.exists(target):
+                os.unlink(target)
+        size = os.path.getsize(final)
         if size < 4:
+            os.unlink(final)
             raise ChunkFormatError(f"chunk {info.filename} of {self.url} is truncated: {size} bytes")

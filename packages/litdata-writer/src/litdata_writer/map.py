@@ -103,7 +103,9 @@ def map(  # noqa: A001 - LitData's name
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     if machine is not None:
-        raise ValueError("machine= needs the Lightning platform; run this call on each node with NODE_RANK set")
+        raise ValueError(
+            "machine= needs the Lightning platform; run this call on each node with NODE_RANK set"
+        )
     plan = make_plan(
         inputs,
         num_workers=num_workers,
@@ -115,7 +117,9 @@ def map(  # noqa: A001 - LitData's name
     options = dict(storage_options or {})
     store = open_output(output_dir, options)
     if error_when_not_empty and next(iter(store.list()), None) is not None:
-        raise FileExistsError(f"{store.url()} is not empty (error_when_not_empty=True): choose an empty output_dir")
+        raise FileExistsError(
+            f"{store.url()} is not empty (error_when_not_empty=True): choose an empty output_dir"
+        )
     staging_root = None if local_folder(store) is not None else make_staging_root("map")
     jobs = [
         Job(
@@ -143,4 +147,3 @@ def map(  # noqa: A001 - LitData's name
         )
     finally:
         remove_staging_root(staging_root)
-

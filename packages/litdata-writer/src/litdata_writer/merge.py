@@ -12,8 +12,8 @@ and any chunk the index does not list (left by an interrupted earlier run) are d
 
 from __future__ import annotations
 
+import json
 import time
-import uuid
 from collections.abc import Callable
 
 from litdata_format import INDEX_FILENAME, Index, merge_indexes
@@ -25,6 +25,7 @@ from .names import CHECKPOINT_PREFIX, failed_marker_key, is_chunk, partial_index
 
 POLL_SECONDS = 0.5
 LOG_EVERY_SECONDS = 30.0
+CLOCK_SLACK_SECONDS = 60.0
 
 
 class NodeFailedError(RuntimeError):
@@ -44,14 +45,11 @@ def read_partial(store: Store, rank: int, expected_fingerprint: str) -> Index | 
     return index if index.extra.get("fingerprint") == expected_fingerprint else None
 
 
-def new_failure_token() -> str:
-    return uuid.uuid4().hex
-
-
-def report_node_failure(store: Store, node_rank: int, token: str, message: str) -> None:
+def report_node_failure(store: Store, node_rank: int, run_id: str, message: str) -> None:
     """Leave a marker so node 0 stops waiting for this node (best effort)."""
+    marker = {"run": run_id, "time": time.time(), "message": message[:4000]}
     try:
-        store.put(failed_marker_key(node_rank), f"{token}\n{message[:4000]}".encode())
+        store.put(failed_marker_key(node_rank), json.dumps(marker).encode())
     except Exception:  # noqa: BLE001 - the original error matters more
         pass
 
@@ -60,11 +58,21 @@ def clear_node_failure(store: Store, node_rank: int) -> None:
     store.delete(failed_marker_key(node_rank))
 
 
-def _marker(store: Store, node_rank: int) -> str | None:
+def _failure_of(store: Store, node_rank: int, run_id: str, since: float) -> str | None:
+    """The message of a failure of this run reported by ``node_rank`` after ``since``.
+
+    A marker from another run, or one older than this node's start (less a minute for
+    clock differences between machines), is a leftover of an earlier attempt: ignored.
+    """
     try:
-        return store.get(failed_marker_key(node_rank)).decode(errors="replace")
-    except NotFoundError:
+        marker = json.loads(store.get(failed_marker_key(node_rank)))
+    except (NotFoundError, ValueError):
         return None
+    if not isinstance(marker, dict) or marker.get("run") != run_id:
+        return None
+    if float(marker.get("time", 0)) < since - CLOCK_SLACK_SECONDS:
+        return None
+    return str(marker.get("message", ""))
 
 
 def wait_for_partials(
@@ -74,10 +82,14 @@ def wait_for_partials(
     num_nodes: int,
     ranks_per_node: int,
     log: Callable[[str], None],
+    run_id: str,
+    since: float,
     timeout: float | None = None,
 ) -> dict[int, Index]:
-    """Poll until every rank in ``expected`` (rank -> fingerprint) has its partial index."""
-    stale = {node: _marker(store, node) for node in range(1, num_nodes)}
+    """Poll until every rank in ``expected`` (rank -> fingerprint) has its partial index.
+
+    Raises NodeFailedError as soon as another node reports a failure of this run.
+    """
     found: dict[int, Index] = {}
     start = last_log = time.monotonic()
     while True:
@@ -90,15 +102,19 @@ def wait_for_partials(
         if not missing:
             return found
         for node in range(1, num_nodes):
-            marker = _marker(store, node)
-            if marker is not None and marker != stale[node]:
-                raise NodeFailedError(f"node {node} failed, so the dataset was not merged: {marker.partition(chr(10))[2]}")
+            failure = _failure_of(store, node, run_id, since)
+            if failure is not None:
+                raise NodeFailedError(f"node {node} failed, so the dataset was not merged: {failure}")
         now = time.monotonic()
         if timeout is not None and now - start > timeout:
-            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for the partial indexes of ranks {missing}")
+            raise TimeoutError(
+                f"gave up after {timeout:.0f}s waiting for the partial indexes of ranks {missing}"
+            )
         if now - last_log >= LOG_EVERY_SECONDS:
             nodes = sorted({rank // ranks_per_node for rank in missing})
-            log(f"optimize: waiting for node(s) {nodes} to finish (ranks {missing[:8]}{'...' if len(missing) > 8 else ''})")
+            log(
+                f"optimize: waiting for node(s) {nodes} to finish (ranks {missing[:8]}{'...' if len(missing) > 8 else ''})"
+            )
             last_log = now
         time.sleep(POLL_SECONDS)
 

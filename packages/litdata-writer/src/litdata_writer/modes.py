@@ -57,7 +57,9 @@ def read_index(store: Store) -> Index | None:
 
 def config_differences(old: IndexConfig, new: IndexConfig, fields: Iterable[str] | None = None) -> list[str]:
     """Human-readable ``name: old X, new Y`` lines for the settings that differ."""
-    names = list(fields or ("data_format", "data_spec", "compression", "item_loader", "chunk_bytes", "chunk_size"))
+    names = list(
+        fields or ("data_format", "data_spec", "compression", "item_loader", "chunk_bytes", "chunk_size")
+    )
     return [
         f"{name}: existing {getattr(old, name)!r}, new {getattr(new, name)!r}"
         for name in names

@@ -9,6 +9,7 @@ progress. Then node 0 waits for every node's partial indexes and merges them int
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,7 +21,6 @@ from .merge import (
     clear_node_failure,
     discard_run,
     merge_and_publish,
-    new_failure_token,
     report_node_failure,
     wait_for_partials,
 )
@@ -29,6 +29,7 @@ from .output import local_folder, make_staging_root, open_output, remove_staging
 from .plan import make_plan
 from .progress import Progress
 from .rank_writer import RankJob, rank_fingerprint, write_rank
+from .resume import checkpoint_interval, fingerprint
 from .settings import resolve_settings
 from .workers import Job, run_workers
 
@@ -119,6 +120,7 @@ def optimize(
         "batch_size": batch_size,
         "world_size": plan.world_size,
     }
+    interval = checkpoint_interval()
     old_config = prepared.old_index.config if prepared.old_index is not None else None
     staging_root = None if local_folder(store) is not None else make_staging_root("optimize")
     jobs = [
@@ -141,23 +143,30 @@ def optimize(
                 old_config=old_config,
                 resume=resume,
                 max_pending_uploads=max_pending_uploads,
+                checkpoint_interval=interval,
             ),
         )
         for rank in plan.busy_ranks(plan.node_ranks)
     ]
     desc = "optimize" if node.num_nodes == 1 else f"optimize (node {node.node_rank}/{node.num_nodes})"
-    progress_box: list[Progress] = []
+    started = time.time()
 
-    def make_progress() -> Progress:
-        progress_box.append(Progress(plan.node_input_count(), desc=desc, verbose=verbose))
-        return progress_box[0]
+    def run_id() -> str:
+        """Identifies this run on every node (same inputs and settings), for failure markers."""
+        return fingerprint(
+            {**fingerprint_settings, "run": True}, ((t.positions, t.argument) for t in plan.tasks)
+        )
 
-    failure_token = new_failure_token()
     try:
-        run_workers(jobs, start_method=start_method, make_progress=make_progress, what="optimize")
+        run_workers(
+            jobs,
+            start_method=start_method,
+            make_progress=lambda: Progress(plan.node_input_count(), desc=desc, verbose=verbose),
+            what="optimize",
+        )
     except BaseException as exc:
         if node.num_nodes > 1:
-            report_node_failure(store, node.node_rank, failure_token, f"{type(exc).__name__}: {exc}")
+            report_node_failure(store, node.node_rank, run_id(), f"{type(exc).__name__}: {exc}")
         raise
     finally:
         remove_staging_root(staging_root)
@@ -166,7 +175,9 @@ def optimize(
 
     all_ranks = plan.busy_ranks()
     expected = {
-        rank: rank_fingerprint(fingerprint_settings, rank, prepared.first_chunk_of(rank), plan.rank_tasks(rank))
+        rank: rank_fingerprint(
+            fingerprint_settings, rank, prepared.first_chunk_of(rank), plan.rank_tasks(rank)
+        )
         for rank in all_ranks
     }
 
@@ -175,7 +186,13 @@ def optimize(
             print(text, flush=True)
 
     partials = wait_for_partials(
-        store, expected, num_nodes=node.num_nodes, ranks_per_node=plan.num_workers, log=log
+        store,
+        expected,
+        num_nodes=node.num_nodes,
+        ranks_per_node=plan.num_workers,
+        log=log,
+        run_id=run_id() if node.num_nodes > 1 else "",
+        since=started,
     )
     try:
         index = merge_and_publish(store, partials, prepared.old_index)

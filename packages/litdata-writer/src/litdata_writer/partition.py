@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,10 @@ def make_tasks(inputs: Sequence[Any], batch_size: int | None) -> list[Task]:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     return [
-        Task(tuple(range(start, min(start + batch_size, len(inputs)))), list(inputs[start : start + batch_size]))
+        Task(
+            tuple(range(start, min(start + batch_size, len(inputs)))),
+            list(inputs[start : start + batch_size]),
+        )
         for start in range(0, len(inputs), batch_size)
     ]
 
@@ -55,12 +59,12 @@ def file_sizes(inputs: Sequence[Any]) -> list[int] | None:
         if not isinstance(value, (str, os.PathLike)):
             return None
         try:
-            stat = os.stat(value)
+            info = os.stat(value)
         except (OSError, ValueError):
             return None
-        if not os.path.isfile(value):
+        if not stat.S_ISREG(info.st_mode):
             return None
-        sizes.append(stat.st_size)
+        sizes.append(info.st_size)
     return sizes
 
 
@@ -79,7 +83,9 @@ def balanced_shares(weights: Sequence[int], world_size: int) -> list[list[int]]:
     return [sorted(share) for share in shares]
 
 
-def plan_shares(inputs: Sequence[Any], tasks: Sequence[Task], world_size: int, reorder_files: bool) -> list[list[int]]:
+def plan_shares(
+    inputs: Sequence[Any], tasks: Sequence[Task], world_size: int, reorder_files: bool
+) -> list[list[int]]:
     """Task indices for each writer rank (``world_size`` = nodes x workers)."""
     if world_size < 1:
         raise ValueError(f"need at least one worker, got world size {world_size}")

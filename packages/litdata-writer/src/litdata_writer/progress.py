@@ -1,6 +1,6 @@
 """Progress of a run: a tqdm bar on a terminal, a plain line at intervals in a log.
 
-A bar redrawn with carriage returns turns a CI log or a ``nohup`` file into one huge
+In a notebook the bar is tqdm's widget. A bar redrawn with carriage returns turns a CI log or a ``nohup`` file into one huge
 line, so when stderr is not a terminal the same numbers (inputs done, inputs/s, items/s,
 ETA) are printed as ordinary lines every ``LITDATA_PROGRESS_INTERVAL`` seconds (30 by
 default) and once at the end.
@@ -49,10 +49,12 @@ class Progress:
         self._last_line = self._start
         if not verbose:
             return
-        if _is_terminal(self.stream):
+        if _is_terminal(self.stream) or (stream is None and "ipykernel" in sys.modules):
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, desc=desc, unit="input", file=self.stream, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=total, initial=initial, desc=desc, unit="input", file=self.stream, dynamic_ncols=True
+            )
 
     def update(self, inputs: int = 0, items: int = 0) -> None:
         self.inputs += inputs

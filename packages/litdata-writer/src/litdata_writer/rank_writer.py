@@ -11,8 +11,9 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from litdata_format import ChunkInfo, ChunkWriter, Index, IndexConfig
@@ -22,7 +23,7 @@ from .names import checkpoint_key, partial_index_key
 from .output import local_folder, open_output
 from .partition import Task
 from .resume import Checkpoint, fingerprint, load_checkpoint
-from .uploader import Uploader
+from .uploader import Uploader, UploadError
 from .workers import Reporter
 
 
@@ -43,7 +44,7 @@ class RankJob:
     old_config: IndexConfig | None = None
     resume: bool = True
     max_pending_uploads: int = 2
-    extra: dict[str, Any] = field(default_factory=dict)
+    checkpoint_interval: float = 1.0
 
 
 def rank_fingerprint(settings: dict[str, Any], rank: int, first_chunk: int, tasks: list[Task]) -> str:
@@ -87,8 +88,10 @@ def write_rank(job: RankJob, reporter: Reporter) -> None:
         reporter.progress(done_inputs, sum(c.chunk_size for c in prior_chunks), force=True)
 
     state = {"task": start_task, "items": 0}
+    last_saved = [float("-inf")]
 
     def save_checkpoint(writer: ChunkWriter) -> None:
+        last_saved[0] = time.monotonic()
         data = Checkpoint(
             fingerprint=fp,
             tasks_done=state["task"],
@@ -105,7 +108,10 @@ def write_rank(job: RankJob, reporter: Reporter) -> None:
     def on_chunk(path: str, info: ChunkInfo) -> None:
         if uploader is not None:
             uploader.upload_file(info.filename, path)
-        save_checkpoint(writer)
+        # At most one checkpoint per interval: each one lists every chunk so far, so
+        # writing one per chunk would cost O(chunks^2) on runs with many small chunks.
+        if time.monotonic() - last_saved[0] >= job.checkpoint_interval:
+            save_checkpoint(writer)
 
     writer = ChunkWriter(
         folder,
@@ -117,25 +123,11 @@ def write_rank(job: RankJob, reporter: Reporter) -> None:
         start_chunk_index=next_chunk,
         on_chunk=on_chunk,
     )
-    config_checked = job.old_config is None
-    for number in range(start_task, len(job.tasks)):
-        task = job.tasks[number]
-        state["task"], state["items"] = number, 0
-        skip = skip_items if number == start_task else 0
-        reporter.begin(task.positions, task.argument)
-        count = 0
-        for item in iterate_items(job.fn(task.argument)):
-            if count >= skip:
-                writer.add(item)
-                reporter.progress(items=1)
-                if not config_checked:
-                    _check_append_config(job, writer, store.url())
-                    config_checked = True
-            count += 1
-            state["items"] = count
-        reporter.progress(inputs=len(task.positions))
-        if uploader is not None:
-            uploader.raise_if_failed()
+    try:
+        _run_tasks(job, writer, reporter, state, start_task, skip_items, uploader, store.url())
+    except UploadError:
+        reporter.end()  # an upload failed: not the fault of the input being processed
+        raise
     reporter.end()
     state["task"], state["items"] = len(job.tasks), 0
     writer.flush()
@@ -153,6 +145,38 @@ def write_rank(job: RankJob, reporter: Reporter) -> None:
         uploader.close()
         shutil.rmtree(staging, ignore_errors=True)
     reporter.progress(force=True)
+
+
+def _run_tasks(
+    job: RankJob,
+    writer: ChunkWriter,
+    reporter: Reporter,
+    state: dict[str, int],
+    start_task: int,
+    skip_items: int,
+    uploader: Uploader | None,
+    url: str,
+) -> None:
+    """Call ``fn`` on each remaining task and add its items; keep ``state`` current for checkpoints."""
+    config_checked = job.old_config is None
+    for number in range(start_task, len(job.tasks)):
+        task = job.tasks[number]
+        state["task"], state["items"] = number, 0
+        skip = skip_items if number == start_task else 0
+        reporter.begin(task.positions, task.argument)
+        count = 0
+        for item in iterate_items(job.fn(task.argument)):
+            if count >= skip:
+                writer.add(item)
+                reporter.progress(items=1)
+                if not config_checked:
+                    _check_append_config(job, writer, url)
+                    config_checked = True
+            count += 1
+            state["items"] = count
+        reporter.progress(inputs=len(task.positions))
+        if uploader is not None:
+            uploader.raise_if_failed()
 
 
 def _check_append_config(job: RankJob, writer: ChunkWriter, url: str) -> None:

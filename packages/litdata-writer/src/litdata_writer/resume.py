@@ -9,6 +9,10 @@ Each writer rank processes a fixed, deterministic list of tasks (see ``partition
   chunk can close in the middle of a generator's output);
 - the chunks written so far, the next chunk number and the config.
 
+Checkpoints are written at most once per ``LITDATA_CHECKPOINT_INTERVAL`` seconds (1 by
+default) and at the end; chunks stored after the last checkpoint are simply written
+again, under the same names, by the rerun.
+
 A rerun with the same arguments finds a checkpoint with the same ``fingerprint`` (a hash
 of the rank's inputs and of every setting that changes the bytes written), skips
 ``tasks_done`` tasks, calls ``fn`` on the next one again and drops its first
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +39,16 @@ from litdata_storage import NotFoundError, Store
 from .names import checkpoint_key
 
 CHECKPOINT_VERSION = 1
+INTERVAL_ENV = "LITDATA_CHECKPOINT_INTERVAL"
+
+
+def checkpoint_interval() -> float:
+    """Seconds between checkpoints of one rank (``LITDATA_CHECKPOINT_INTERVAL``, default 1)."""
+    value = os.environ.get(INTERVAL_ENV, "1")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        raise ValueError(f"{INTERVAL_ENV}={value!r} is not a number of seconds") from None
 
 
 def fingerprint(settings: dict[str, Any], arguments: Iterable[tuple[tuple[int, ...], Any]]) -> str:
@@ -85,7 +100,9 @@ class Checkpoint:
             items_skip=int(raw["items_skip"]),
             next_chunk=int(raw["next_chunk"]),
             chunks=[ChunkInfo.from_dict(c, f"{source}: chunks[{i}]") for i, c in enumerate(raw["chunks"])],
-            config=None if raw["config"] is None else IndexConfig.from_dict(raw["config"], f"{source}: config"),
+            config=None
+            if raw["config"] is None
+            else IndexConfig.from_dict(raw["config"], f"{source}: config"),
         )
 
 

@@ -51,7 +51,9 @@ def loader_name(item_loader: Any) -> str:
     else:
         name = type(item_loader).__name__
     if name not in LOADERS:
-        raise ValueError(f"unsupported item_loader {item_loader!r}: use None, 'PyTreeLoader' or 'TokensLoader'")
+        raise ValueError(
+            f"unsupported item_loader {item_loader!r}: use None, 'PyTreeLoader' or 'TokensLoader'"
+        )
     return name
 
 
@@ -60,7 +62,9 @@ def resolve_settings(
 ) -> WriteSettings:
     if chunk_bytes is not None and chunk_size is not None:
         raise ValueError("pass either chunk_bytes or chunk_size, not both")
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+    ):
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     if chunk_bytes is None and chunk_size is None:
         chunk_bytes = DEFAULT_CHUNK_BYTES

@@ -36,7 +36,9 @@ class WorkerError(RuntimeError):
     was not tied to an input) and ``worker_traceback`` the traceback printed in the worker.
     """
 
-    def __init__(self, message: str, *, rank: int, input_index: int | None = None, worker_traceback: str = "") -> None:
+    def __init__(
+        self, message: str, *, rank: int, input_index: int | None = None, worker_traceback: str = ""
+    ) -> None:
         super().__init__(message)
         self.rank = rank
         self.input_index = input_index
@@ -157,13 +159,19 @@ def default_start_method() -> str:
 def _failure(rank: int, info: dict[str, Any], what: str) -> WorkerError:
     positions = info.get("positions")
     if positions:
-        where = f"input {positions[0]}" if len(positions) == 1 else f"the batch of inputs {positions[0]}..{positions[-1]}"
-        head = f"{what} failed on {where} ({info['input']}) in worker rank {rank}: {info['error']}"
+        if len(positions) == 1:
+            where = f"inputs[{positions[0]}] = {info['input']}"
+        else:
+            where = f"the batch inputs[{positions[0]}:{positions[-1] + 1}] = {info['input']}"
+        head = f"{what} failed on {where} in worker rank {rank}: {info['error']}"
     else:
         head = f"{what} failed in worker rank {rank}: {info['error']}"
     message = f"{head}\n\nTraceback in the worker:\n{info['traceback']}"
     error = WorkerError(
-        message, rank=rank, input_index=positions[0] if positions else None, worker_traceback=info["traceback"]
+        message,
+        rank=rank,
+        input_index=positions[0] if positions else None,
+        worker_traceback=info["traceback"],
     )
     if info.get("exception") is not None:
         with contextlib.suppress(Exception):
@@ -237,7 +245,11 @@ def _supervise(processes: dict[int, Any], channel: Any, progress: Progress, what
                 done.add(rank)  # exited cleanly; its "done" may have been lost with the pipe
                 continue
             code = process.exitcode
-            how = f"was killed by signal {-code} ({_signal_name(-code)})" if code < 0 else f"exited with code {code}"
+            how = (
+                f"was killed by signal {-code} ({_signal_name(-code)})"
+                if code < 0
+                else f"exited with code {code}"
+            )
             near = last_position.get(rank)
             where = f" (last reported near input {near})" if near is not None else ""
             raise WorkerError(
