@@ -35,8 +35,8 @@ def header_size(num_items: int) -> int:
     return 4 + 4 * (num_items + 1)
 
 
-def encode_chunk(items: Sequence[bytes | memoryview]) -> bytes:
-    """Concatenate encoded items into one chunk file's bytes."""
+def chunk_header(items: Sequence[bytes | memoryview]) -> bytes:
+    """The item count and offsets that precede ``items`` in a chunk file."""
     sizes = np.fromiter((len(item) for item in items), dtype=np.uint64, count=len(items))
     offsets = np.empty(len(items) + 1, dtype=np.uint64)
     offsets[0] = header_size(len(items))
@@ -44,7 +44,12 @@ def encode_chunk(items: Sequence[bytes | memoryview]) -> bytes:
     offsets[1:] += offsets[0]
     if offsets[-1] > MAX_CHUNK_BYTES:
         raise ValueError(f"a chunk must stay under 4 GiB; these {len(items)} items need {int(offsets[-1])} bytes")
-    return b"".join([_U32.pack(len(items)), offsets.astype("<u4").tobytes(), *items])
+    return _U32.pack(len(items)) + offsets.astype("<u4").tobytes()
+
+
+def encode_chunk(items: Sequence[bytes | memoryview]) -> bytes:
+    """Concatenate encoded items into one chunk file's bytes."""
+    return b"".join([chunk_header(items), *items])
 
 
 class Chunk(Protocol):

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from .checksum import compute_checksum
-from .chunk import MAX_CHUNK_BYTES, encode_chunk, header_size
+from .checksum import ALGORITHM
+from .chunk import MAX_CHUNK_BYTES, chunk_header, header_size
 from .compression import compress, compressed_filename, parse_compression
 from .dtypes import NUMPY_DTYPE_INDEX
 from .errors import SerializationError
@@ -35,14 +36,19 @@ def chunk_filename(rank: int, index: int) -> str:
     return f"chunk-{rank}-{index}.bin"
 
 
-def write_file_atomic(path: str, data: bytes | memoryview) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+def write_file_atomic(path: str, data: bytes | memoryview | list[bytes]) -> int:
+    """Write ``data`` (bytes, or pieces written one after another) to ``path`` through a
+    temporary file and a rename; returns the CRC-32 of what was written."""
     folder = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    crc = 0
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for piece in data if isinstance(data, list) else [data]:
+                f.write(piece)
+                crc = zlib.crc32(piece, crc)
         os.replace(tmp, path)
+        return crc & 0xFFFFFFFF
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -124,6 +130,11 @@ class ChunkWriter:
         self._pending_dim = 0
 
     @property
+    def next_chunk_index(self) -> int:
+        """The number the next chunk file of this rank will get."""
+        return self._next_index
+
+    @property
     def num_items(self) -> int:
         return sum(c.chunk_size for c in self.chunks) + len(self._pending)
 
@@ -156,20 +167,20 @@ class ChunkWriter:
         """Write the pending items as one chunk file (nothing when no item is pending)."""
         if not self._pending:
             return None
-        data = encode_chunk(self._pending)
+        pieces = [chunk_header(self._pending), *self._pending]
+        size = len(pieces[0]) + self._pending_bytes
         filename = chunk_filename(self.rank, self._next_index)
-        stored = data
         if self.compression is not None:
             filename = compressed_filename(filename, self.compression)
-            stored = compress(data, self.compression)
+            pieces = [compress(b"".join(pieces), self.compression)]
         path = os.path.join(self.output_dir, filename)
-        write_file_atomic(path, stored)
+        crc = write_file_atomic(path, pieces)  # the pieces go to disk without one big join
         info = ChunkInfo(
             filename=filename,
             chunk_size=len(self._pending),
-            chunk_bytes=len(data),
+            chunk_bytes=size,
             dim=self._pending_dim if self._tokens else None,
-            checksum=compute_checksum(stored) if self.checksum else None,
+            checksum=f"{ALGORITHM}:{crc:08x}" if self.checksum else None,
         )
         self.chunks.append(info)
         self._next_index += 1
