@@ -13,6 +13,7 @@ import traceback
 from urllib.parse import urlparse
 
 import pytest
+
 import servers
 from litdata_storage import (
     AccessDeniedError,

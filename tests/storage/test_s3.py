@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from litdata_storage import CredentialsError, open_store
 from litdata_storage.s3 import S3Store
 

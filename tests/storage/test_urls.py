@@ -6,8 +6,9 @@ import os
 import subprocess
 import sys
 
-import litdata_storage
 import pytest
+
+import litdata_storage
 from litdata_storage import (
     InvalidURLError,
     MissingExtraError,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from litdata_format import Index
 from litdata_writer import ConfigMismatchError, WorkerError, optimize
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from litdata_writer import WorkerError, map, optimize
 
 from . import fns

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from litdata_storage import open_store
 from litdata_writer import map
 

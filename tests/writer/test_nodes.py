@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from litdata_format import Index, read_dataset
 from litdata_writer.nodes import node_info
 

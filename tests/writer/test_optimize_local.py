@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+
 from litdata_format import Index, read_dataset
 from litdata_writer import ConfigMismatchError, optimize
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from litdata_writer.partition import (
     Task,
     balanced_shares,

@@ -4,6 +4,7 @@ exactly what an uninterrupted run writes, without redoing the finished work."""
 from __future__ import annotations
 
 import pytest
+
 from litdata_format import Index, read_dataset
 from litdata_writer import WorkerError, optimize
 

@@ -13,7 +13,6 @@ from bisect import bisect_right
 from itertools import accumulate
 from typing import Any
 
-
 from .checksum import verify_checksum
 from .chunk import ClassicChunk, map_file, open_chunk_bytes
 from .compression import decompress, decompress_item, is_compressed_filename, sample_compressed

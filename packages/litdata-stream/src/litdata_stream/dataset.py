@@ -31,8 +31,8 @@ from litdata_format.compression import decompress_item, sample_compressed
 from .cache import DEFAULT_MAX_CACHE_BYTES
 from .chunks import OpenChunks, Prefetcher
 from .env import DistributedEnv, WorkerEnv
-from .profiler import TRACER
 from .plan import Selection, chunk_offsets, full_selection, rank_samples, selection_indices, worker_plan
+from .profiler import TRACER
 from .source import DatasetSource
 from .tokens import TokensLoader
 

@@ -22,12 +22,12 @@ from litdata_format import (
     decompressed_filename,
     file_checksum,
 )
-from litdata_format.writer import write_file_atomic
 from litdata_format.compression import is_compressed_filename
+from litdata_format.writer import write_file_atomic
 from litdata_storage import NotFoundError, Store, open_store
 
-from .profiler import TRACER
 from .cache import ChunkCache, dataset_cache_dir, default_cache_root
+from .profiler import TRACER
 
 
 def _normalize_url(input_dir: str | os.PathLike[str]) -> str:
