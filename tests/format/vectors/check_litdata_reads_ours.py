@@ -99,9 +99,10 @@ def read_all(data_dir: str, out_dir: str) -> int:
     import shutil
     import tempfile
 
+    from write_vectors import _normalize, _raw_serializers, token_blocks
+
     from litdata import StreamingDataset
     from litdata.streaming.item_loader import TokensLoader
-    from write_vectors import _normalize, _raw_serializers, token_blocks
 
     results = []
     for name in _names(data_dir):
