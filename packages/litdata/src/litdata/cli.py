@@ -31,6 +31,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 DEFAULT_REPR_CHARS = 400
+_KNOWN_SCHEMES = {"file", "local", "s3", "gs", "gcs", "azure", "az"}
 DEFAULT_TOKEN_BLOCK = 16
 
 
@@ -63,21 +64,23 @@ def _parse_storage_options(pairs: Sequence[str] | None) -> dict[str, Any]:
 def _open_dataset_store(url: str, options: dict[str, Any]) -> Any:
     from litdata_storage import InvalidURLError, MissingExtraError, StorageError, open_store
 
-    if "://" not in url and not url.startswith("local:"):
-        url = os.path.abspath(os.path.expanduser(url))
     try:
         return open_store(url, **options)
     except (InvalidURLError, TypeError) as exc:  # TypeError: unknown storage option
         raise UsageError(str(exc)) from None
     except MissingExtraError as exc:
-        raise Failure(str(exc)) from None
+        # An SDK missing for a known scheme is an install problem; an unknown scheme is a bad URL.
+        scheme = url.partition("://")[0].lower() if "://" in url else "file"
+        if scheme in _KNOWN_SCHEMES:
+            raise Failure(str(exc)) from None
+        raise UsageError(str(exc)) from None
     except StorageError as exc:
         raise Failure(str(exc)) from None
 
 
 def _load_index(store: Any) -> Any:
     from litdata_format import INDEX_FILENAME, FormatError, Index
-    from litdata_storage import NotFoundError
+    from litdata_storage import NotFoundError, StorageError
 
     try:
         text = store.get(INDEX_FILENAME)
@@ -87,6 +90,8 @@ def _load_index(store: Any) -> Any:
         raise Failure(
             f"no {INDEX_FILENAME} at {store.url(INDEX_FILENAME)}: is {store.root_url} an optimized dataset?"
         ) from None
+    except StorageError as exc:  # missing bucket, access denied, unreachable endpoint
+        raise Failure(str(exc)) from None
     try:
         return Index.from_json(text, source=store.url(INDEX_FILENAME))
     except FormatError as exc:

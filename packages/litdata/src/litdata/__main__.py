@@ -1,0 +1,8 @@
+"""``python -m litdata``: the same as the ``litdata`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
