@@ -214,3 +214,18 @@ def test_none_leaves_are_pickled_like_litdata_but_read_without_permission(monkey
     pickled = other.encode({"label": {1}, "x": 1})
     with pytest.raises(PickleNotAllowedError):
         ItemDecoder(other.data_format, other.data_spec).decode(pickled)
+
+
+def test_jpeg_array_leaf_holds_a_variable_number_of_images(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    from litdata_format import JpegArray, read_dataset, write_dataset
+
+    files = []
+    for i in range(4):
+        path = tmp_path / f"{i}.jpg"
+        Image.new("RGB", (4 + i, 4)).save(path)
+        files.append(path)
+    items = [{"frames": JpegArray([Image.open(p) for p in files[: 1 + i % 3]]), "id": i} for i in range(5)]
+    write_dataset(tmp_path / "ds", items, chunk_size=2)
+    back = read_dataset(tmp_path / "ds")
+    assert [[im.size for im in b["frames"]] for b in back] == [[(4 + k, 4) for k in range(1 + i % 3)] for i in range(5)]

@@ -124,7 +124,12 @@ def decode(obj: Any, media_dir: str | None = None) -> Any:
     if tag == "$jpeg_array":
         from PIL import Image
 
-        return [Image.open(io.BytesIO(unb64(b))) for b in body]
+        images = [Image.open(io.BytesIO(unb64(b))) for b in body]
+        try:  # our writer stores a JpegArray as one jpeg_array leaf, as LitData does
+            from litdata_format import JpegArray
+        except ImportError:
+            return images
+        return JpegArray(images)
     if tag == "$media":
         if media_dir is None:
             raise ValueError("decoding a $media leaf needs media_dir")

@@ -23,6 +23,7 @@ from .reader import DatasetReader, read_dataset
 from .serializers import (
     ALLOW_PICKLE_ENV,
     REGISTRY,
+    JpegArray,
     Serializer,
     SerializerRegistry,
     register_serializer,
@@ -52,6 +53,7 @@ __all__ = [
     "IndexFormatError",
     "ItemDecoder",
     "ItemEncoder",
+    "JpegArray",
     "PickleNotAllowedError",
     "SerializationError",
     "Serializer",

@@ -275,13 +275,24 @@ class JPEGSerializer(Serializer):
         return lambda data: image.open(io.BytesIO(bytes(data)))
 
 
+class JpegArray(list):
+    """Marks a list of JPEG images as one ``jpeg_array`` leaf.
+
+    A plain list is a pytree node: each image becomes a leaf and every item must then
+    hold the same number of images. Wrap the list (``JpegArray(frames)``) to store a
+    variable number of images per item in one leaf, as LitData's ``JpegArray`` does.
+    """
+
+
 class JPEGArraySerializer(Serializer):
     """A list of JPEG images in one leaf: ``u32 n, u32 sizes[n]`` then the JPEG files."""
 
     name = "jpeg_array"
 
     def can_serialize(self, value: Any) -> bool:
-        return isinstance(value, list) and len(value) > 0 and all(_is_jpeg_image(v) for v in value)
+        return isinstance(value, list) and all(_is_jpeg_image(v) for v in value) and (
+            len(value) > 0 or isinstance(value, JpegArray)
+        )
 
     def serialize(self, value: list[Any]) -> tuple[bytes, str]:
         payloads = [jpeg_bytes(v) for v in value]

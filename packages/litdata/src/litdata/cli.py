@@ -504,6 +504,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+class _VersionAction(argparse.Action):
+    """Like argparse's "version" action, without re-wrapping the text to the terminal width."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: Any = None) -> None:
+        print(_version_text())
+        parser.exit()
+
+
 def _version_text() -> str:
     parts = versions()
     rest = ", ".join(f"{name} {version}" for name, version in parts.items() if name != "litdata")
@@ -517,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Cloud credentials come from the usual places (AWS_* variables, ~/.aws, GOOGLE_APPLICATION_CREDENTIALS, "
         "AZURE_STORAGE_CONNECTION_STRING) or from --storage-option. Exit codes: 0 ok, 1 failure, 2 usage error.",
     )
-    parser.add_argument("--version", action="version", version=_version_text())
+    parser.add_argument("--version", action=_VersionAction, help="show the versions of litdata and its packages and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
