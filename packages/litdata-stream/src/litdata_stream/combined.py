@@ -10,6 +10,8 @@ into batches and dealt to DataLoader workers exactly as for one dataset, which m
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -33,8 +35,8 @@ def mix(lengths: Sequence[int], weights: Sequence[float], *, seed: int, epoch: i
     remaining = np.asarray(lengths, dtype=np.int64).copy()
     weights_array = np.asarray(weights, dtype=np.float64)
     alive = (remaining > 0) & (weights_array > 0)
-    if not iterate_over_all and not alive.all():
-        return np.zeros(0, dtype=np.int64)
+    if not iterate_over_all and ((remaining == 0) & (weights_array > 0)).any():
+        return np.zeros(0, dtype=np.int64)  # a drawn dataset is exhausted from the start (weight 0: never drawn)
     parts: list[np.ndarray] = []
     while alive.any():
         candidates = np.flatnonzero(alive)
@@ -81,7 +83,11 @@ class CombinedStreamingDataset(IterableDataset):
             if not isinstance(dataset, StreamingDataset):
                 raise TypeError(f"CombinedStreamingDataset mixes StreamingDatasets, got {type(dataset).__name__}")
         if weights is not None:
-            if len(weights) != len(self.datasets) or any(w < 0 for w in weights) or sum(weights) <= 0:
+            if (
+                len(weights) != len(self.datasets)
+                or not all(isinstance(w, numbers.Real) and math.isfinite(w) and w >= 0 for w in weights)
+                or sum(weights) <= 0
+            ):
                 raise ValueError(f"weights must be {len(self.datasets)} non-negative numbers with a positive sum, got {weights}")
             self.weights = [float(w) for w in weights]
         else:
@@ -93,6 +99,15 @@ class CombinedStreamingDataset(IterableDataset):
         self.batch_size = 1
         self.num_workers = 0
         self._first_batch = 0
+        self.distributed_env: DistributedEnv | None = None
+
+    def set_distributed_env(self, env: DistributedEnv | None) -> None:
+        self.distributed_env = env
+        for dataset in self.datasets:
+            dataset.set_distributed_env(env)
+
+    def _env(self) -> DistributedEnv:
+        return self.distributed_env or DistributedEnv.detect()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -123,11 +138,11 @@ class CombinedStreamingDataset(IterableDataset):
         return choices, draw, per_dataset
 
     def __len__(self) -> int:
-        choices, _, _ = self._plan(DistributedEnv.detect())
+        choices, _, _ = self._plan(self._env())
         return len(choices)
 
     def __iter__(self) -> Iterator[Any]:
-        env, worker = DistributedEnv.detect(), WorkerEnv.detect()
+        env, worker = self._env(), WorkerEnv.detect()
         choices, draw, per_dataset = self._plan(env)
         positions = rank_share(np.arange(len(choices)), world_size=1, rank=0, drop_last=False)
         plan = worker_plan(positions, batch_size=self.batch_size, num_workers=worker.num_workers,

@@ -144,6 +144,7 @@ class StreamingDataset(IterableDataset):
         self.batch_size = 1
         self.num_workers = 0
         self._first_batch = 0
+        self.distributed_env: DistributedEnv | None = None
 
     # -- selection ---------------------------------------------------------------------
     def _update_indices(self) -> None:
@@ -161,7 +162,7 @@ class StreamingDataset(IterableDataset):
     # -- random access -----------------------------------------------------------------
     def __len__(self) -> int:
         """Samples this rank yields per epoch (all selected items in a single process)."""
-        env = DistributedEnv.detect()
+        env = self._env()
         if env.world_size == 1 and not self._drop_last(env):
             return len(self._indices)
         total = len(self._indices)
@@ -242,9 +243,17 @@ class StreamingDataset(IterableDataset):
         """Start the next iteration after ``batches_consumed`` batches of the current epoch."""
         self._first_batch = int(batches_consumed)
 
+    def set_distributed_env(self, env: DistributedEnv | None) -> None:
+        """Pin the rank and world size (the loader does, in the training process: DataLoader
+        workers cannot see the process group)."""
+        self.distributed_env = env
+
+    def _env(self) -> DistributedEnv:
+        return self.distributed_env or DistributedEnv.detect()
+
     def rank_samples(self, env: DistributedEnv | None = None) -> np.ndarray:
         """This rank's samples for the current epoch, in order, as positions in ``self``."""
-        env = env or DistributedEnv.detect()
+        env = env or self._env()
         samples = rank_samples(
             self._selection,
             self._offsets,

@@ -76,6 +76,8 @@ class StreamingDataLoader(DataLoader):
             consumed = 0
         self.dataset.set_epoch(self.current_epoch)
         self.dataset.resume_from(consumed)
+        if hasattr(self.dataset, "set_distributed_env"):  # workers cannot see the process group
+            self.dataset.set_distributed_env(DistributedEnv.detect())
         self._consumed = consumed
         self._started = True
         self._finished = False

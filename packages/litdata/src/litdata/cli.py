@@ -449,9 +449,35 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- cache
 def cache_root() -> str:
-    from litdata_stream.cache import default_cache_root
+    """The stream package's cache root, read from its ``cache`` module.
 
-    return default_cache_root()
+    ``import litdata_stream.cache`` runs the package's ``__init__``, which imports torch
+    (seconds). ``cache.py`` needs only the standard library, so it is loaded on its own
+    first; any surprise falls back to the normal import.
+    """
+    try:
+        return _load_stream_cache_module().default_cache_root()
+    except Exception:
+        from litdata_stream.cache import default_cache_root
+
+        return default_cache_root()
+
+
+def _load_stream_cache_module() -> Any:
+    import importlib.util
+
+    if "litdata_stream.cache" in sys.modules:
+        return sys.modules["litdata_stream.cache"]
+    package = importlib.util.find_spec("litdata_stream")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("litdata_stream is not installed")
+    path = os.path.join(list(package.submodule_search_locations)[0], "cache.py")
+    spec = importlib.util.spec_from_file_location("_litdata_stream_cache", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _tree_size(path: str) -> tuple[int, int]:
