@@ -131,3 +131,13 @@ def test_missing_and_mismatched_chunks(tmp_path):
     index.dump(tmp_path / "ds")
     with pytest.raises(ChunkFormatError, match="holds 5 items but index.json says 6"):
         DatasetReader(tmp_path / "ds")[0]
+
+
+def test_written_files_are_readable_by_others_as_open_would_make_them(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_dataset(tmp_path / "ds", [1, 2, 3], chunk_size=2)
+    finally:
+        os.umask(umask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "ds").iterdir()}
+    assert modes == {"chunk-0-0.bin": 0o644, "chunk-0-1.bin": 0o644, "index.json": 0o644}

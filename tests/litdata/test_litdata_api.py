@@ -35,10 +35,7 @@ def test_import_loads_no_heavy_module():
 
 
 def test_import_is_fast():
-    code = (
-        "import time; t = time.perf_counter(); import litdata; "
-        "print(time.perf_counter() - t)"
-    )
+    code = "import time; t = time.perf_counter(); import litdata; print(time.perf_counter() - t)"
     best = min(float(_fresh(code)) for _ in range(3))
     assert best < 0.25, f"import litdata took {best:.3f}s"
 

@@ -25,6 +25,12 @@ _CHUNK_KEYS = ("chunk_bytes", "chunk_size", "dim", "filename", "checksum")
 _CONFIG_KEYS = ("chunk_bytes", "chunk_size", "compression", "data_format", "data_spec", "encryption", "item_loader")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def validate_chunk_filename(name: Any, where: str = "chunk filename") -> str:
     """Return ``name`` if it is a safe relative path inside the dataset, else raise.
 
@@ -242,6 +248,7 @@ class Index:
             self.updated_at = str(time.time())
         folder = os.path.dirname(path) or "."
         fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=folder)
+        os.chmod(tmp, 0o666 & ~_umask())
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(self.to_json())

@@ -32,6 +32,16 @@ TOKENS_LOADER = "TokensLoader"
 DEFAULT_CHUNK_BYTES = 64_000_000
 
 
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+#: The mode of files this package writes: what ``open()`` would give them.
+FILE_MODE = _default_file_mode()
+
+
 def chunk_filename(rank: int, index: int) -> str:
     return f"chunk-{rank}-{index}.bin"
 
@@ -41,6 +51,7 @@ def write_file_atomic(path: str, data: bytes | memoryview | list[bytes]) -> int:
     temporary file and a rename; returns the CRC-32 of what was written."""
     folder = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    os.chmod(tmp, FILE_MODE)  # mkstemp creates 0600: others on a shared drive could not read
     crc = 0
     try:
         with os.fdopen(fd, "wb") as f:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -207,7 +208,9 @@ class Summary:
     sample_note: str | None = None
 
 
-def _read_first_sample(store: Any, index: Any, allow_pickle: bool, block_size: int) -> tuple[str | None, str | None]:
+def _read_first_sample(
+    store: Any, index: Any, allow_pickle: bool, block_size: int
+) -> tuple[str | None, str | None]:
     """(repr of the first item, a note) reading only ``index.json`` and the first chunk."""
     from litdata_format import FormatError, Index, PickleNotAllowedError
     from litdata_format.reader import DatasetReader
@@ -230,26 +233,36 @@ def _read_first_sample(store: Any, index: Any, allow_pickle: bool, block_size: i
             else:
                 store.download(first.filename, target)
         except FileNotFoundError:
-            raise Failure(f"chunk {first.filename} listed in index.json is missing from {store.root_url}") from None
+            raise Failure(
+                f"chunk {first.filename} listed in index.json is missing from {store.root_url}"
+            ) from None
         except StorageError as exc:
             raise Failure(f"cannot download {store.url(first.filename)}: {exc}") from None
         try:
             if tokens:
                 size = max(1, min(block_size, first.dim or 1))
-                reader = DatasetReader(tmp, allow_pickle=allow_pickle, block_size=size)
+                reader = DatasetReader(tmp, allow_pickle=allow_pickle, block_size=size, verify=True)
                 block = reader[0]
                 return repr(block.tolist()), f"the first block of {size} tokens"
-            reader = DatasetReader(tmp, allow_pickle=allow_pickle)
+            reader = DatasetReader(tmp, allow_pickle=allow_pickle, verify=True)
             return repr(reader[0]), None
         except PickleNotAllowedError:
-            return None, "the items hold pickled objects: pass --allow-pickle to decode them (only for data you trust)"
+            return (
+                None,
+                "the items hold pickled objects: pass --allow-pickle to decode them (only for data you trust)",
+            )
         except FormatError as exc:
             raise Failure(f"cannot decode the first item: {exc}") from None
 
 
 def inspect_dataset(
-    url: str, options: dict[str, Any], *, allow_pickle: bool = False, block_size: int = DEFAULT_TOKEN_BLOCK,
-    sample: bool = True, repr_chars: int = DEFAULT_REPR_CHARS,
+    url: str,
+    options: dict[str, Any],
+    *,
+    allow_pickle: bool = False,
+    block_size: int = DEFAULT_TOKEN_BLOCK,
+    sample: bool = True,
+    repr_chars: int = DEFAULT_REPR_CHARS,
 ) -> Summary:
     store = _open_dataset_store(url, options)
     index = _load_index(store)
@@ -260,7 +273,8 @@ def inspect_dataset(
         items=index.num_items,
         chunks=len(index.chunks),
         bytes=sum(c.chunk_bytes for c in index.chunks),
-        checksums="all chunks" if index.chunks and with_checksum == len(index.chunks)
+        checksums="all chunks"
+        if index.chunks and with_checksum == len(index.chunks)
         else (f"{with_checksum} of {len(index.chunks)} chunks" if with_checksum else "none"),
         updated_at=_updated_at(index.updated_at),
     )
@@ -290,12 +304,14 @@ def _print_summary(summary: Summary) -> None:
         ("items", f"{summary.items:,}"),
     ]
     if summary.tokens is not None:
-        rows.append(("tokens", f"{summary.tokens:,}" + (f" ({summary.token_dtype})" if summary.token_dtype else "")))
+        rows.append(
+            ("tokens", f"{summary.tokens:,}" + (f" ({summary.token_dtype})" if summary.token_dtype else ""))
+        )
     rows += [
         ("chunks", f"{summary.chunks:,}"),
         ("bytes", f"{_human_bytes(summary.bytes)} ({summary.bytes:,} bytes, uncompressed)"),
-        ("data format", ", ".join(summary.data_format) or "-"),
-        ("structure", repr(summary.structure)),
+        ("data format", _truncate(", ".join(summary.data_format) or "-", DEFAULT_REPR_CHARS)),
+        ("structure", _truncate(repr(summary.structure), DEFAULT_REPR_CHARS)),
         ("item loader", summary.item_loader),
         ("compression", summary.compression),
         ("checksums", summary.checksums),
@@ -303,8 +319,8 @@ def _print_summary(summary: Summary) -> None:
     if summary.updated_at:
         rows.append(("updated at", summary.updated_at))
     if summary.sample is not None:
-        label = "sample[0]" + (f" ({summary.sample_note})" if summary.sample_note else "")
-        rows.append((label, summary.sample))
+        one_line = re.sub(r"\n\s*", " ", summary.sample)  # numpy and torch reprs span lines
+        rows.append(("sample[0]", one_line + (f"  ({summary.sample_note})" if summary.sample_note else "")))
     elif summary.sample_note:
         rows.append(("sample[0]", f"({summary.sample_note})"))
     width = max(len(k) for k, _ in rows)
@@ -339,7 +355,7 @@ class ChunkReport:
         return not self.problems
 
 
-def check_chunk_file(path: str, info: Any, stored_size: int | None = None) -> list[str]:
+def check_chunk_file(path: str, info: Any) -> list[str]:
     """Problems with one chunk file against its ``index.json`` entry (empty when it is good)."""
     from litdata_format import FormatError, decompress, file_checksum, open_chunk_bytes
     from litdata_format.chunk import map_file
@@ -375,7 +391,9 @@ def check_chunk_file(path: str, info: Any, stored_size: int | None = None) -> li
     return problems
 
 
-def verify_dataset(url: str, options: dict[str, Any], *, on_chunk: Any = None) -> tuple[Any, list[ChunkReport], list[str]]:
+def verify_dataset(
+    url: str, options: dict[str, Any], *, on_chunk: Any = None
+) -> tuple[Any, list[ChunkReport], list[str]]:
     """Check every chunk listed in ``index.json``; return (index, reports, unlisted chunk files).
 
     A local dataset is read in place; a remote one is downloaded one chunk at a time into
@@ -426,7 +444,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if args.verbose:
             print(f"{'ok ' if report.ok else 'BAD'}  {report.filename}", flush=True)
 
-    index, reports, unlisted = verify_dataset(args.url, _parse_storage_options(args.storage_option), on_chunk=show)
+    index, reports, unlisted = verify_dataset(
+        args.url, _parse_storage_options(args.storage_option), on_chunk=show
+    )
     bad = [r for r in reports if not r.ok]
     for report in bad:
         for problem in report.problems:
@@ -499,7 +519,11 @@ def _cmd_cache_path(args: argparse.Namespace) -> int:
 
 def _cmd_cache_clear(args: argparse.Namespace) -> int:
     root = os.path.abspath(cache_root())
-    protected = {os.path.abspath(os.sep), os.path.abspath(os.path.expanduser("~")), os.path.abspath(os.getcwd())}
+    protected = {
+        os.path.abspath(os.sep),
+        os.path.abspath(os.path.expanduser("~")),
+        os.path.abspath(os.getcwd()),
+    }
     if root in protected:
         raise UsageError(f"refusing to remove {root}: point LITDATA_CACHE_DIR at a folder of its own")
     if not os.path.exists(root):
@@ -536,7 +560,9 @@ class _VersionAction(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: Any = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: Any = None
+    ) -> None:
         print(_version_text())
         parser.exit()
 
@@ -554,19 +580,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Cloud credentials come from the usual places (AWS_* variables, ~/.aws, GOOGLE_APPLICATION_CREDENTIALS, "
         "AZURE_STORAGE_CONNECTION_STRING) or from --storage-option. Exit codes: 0 ok, 1 failure, 2 usage error.",
     )
-    parser.add_argument("--version", action=_VersionAction, help="show the versions of litdata and its packages and exit")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the versions of litdata and its packages and exit"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
     def storage_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "-o", "--storage-option", action="append", metavar="KEY=VALUE",
+            "-o",
+            "--storage-option",
+            action="append",
+            metavar="KEY=VALUE",
             help="passed to the store (repeatable), e.g. endpoint_url=http://localhost:9000; "
             "JSON values (numbers, true/false) are decoded",
         )
 
     p = commands.add_parser(
-        "inspect", help="show a dataset's size, format and first item",
+        "inspect",
+        help="show a dataset's size, format and first item",
         description="Show items, chunks, bytes, data format, item loader, compression and the first item of a "
         "dataset. Reads index.json and the first chunk only.",
     )
@@ -574,15 +606,28 @@ def build_parser() -> argparse.ArgumentParser:
     storage_option(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-sample", action="store_true", help="do not download the first chunk")
-    p.add_argument("--allow-pickle", action="store_true", help="decode pickled items (only for data you trust)")
-    p.add_argument("--block-size", type=int, default=DEFAULT_TOKEN_BLOCK, metavar="N",
-                   help=f"tokens shown for a token dataset (default {DEFAULT_TOKEN_BLOCK})")
-    p.add_argument("--max-repr", type=int, default=DEFAULT_REPR_CHARS, metavar="N",
-                   help=f"truncate the sample's repr to N characters (default {DEFAULT_REPR_CHARS}, 0: no limit)")
+    p.add_argument(
+        "--allow-pickle", action="store_true", help="decode pickled items (only for data you trust)"
+    )
+    p.add_argument(
+        "--block-size",
+        type=int,
+        default=DEFAULT_TOKEN_BLOCK,
+        metavar="N",
+        help=f"tokens shown for a token dataset (default {DEFAULT_TOKEN_BLOCK})",
+    )
+    p.add_argument(
+        "--max-repr",
+        type=int,
+        default=DEFAULT_REPR_CHARS,
+        metavar="N",
+        help=f"truncate the sample's repr to N characters (default {DEFAULT_REPR_CHARS}, 0: no limit)",
+    )
     p.set_defaults(func=_cmd_inspect)
 
     p = commands.add_parser(
-        "verify", help="check every chunk against index.json",
+        "verify",
+        help="check every chunk against index.json",
         description="Check that every chunk listed in index.json exists, that its size and item count agree with "
         "the index and that its checksum matches when one is recorded. Cloud chunks are downloaded one at a "
         "time into a temporary folder. Exit code 0 when all is good, 1 naming the bad chunks otherwise.",
@@ -593,16 +638,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_verify)
 
     p = commands.add_parser(
-        "cache", help="show or clear the local chunk cache",
+        "cache",
+        help="show or clear the local chunk cache",
         description="The chunk cache of StreamingDataset: $LITDATA_CACHE_DIR, else $XDG_CACHE_HOME/litdata or "
         "~/.cache/litdata.",
     )
     cache_commands = p.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
     cache_commands.required = True
-    cp = cache_commands.add_parser("path", help="print the cache folder", description="Print the cache folder.")
+    cp = cache_commands.add_parser(
+        "path", help="print the cache folder", description="Print the cache folder."
+    )
     cp.set_defaults(func=_cmd_cache_path)
     cp = cache_commands.add_parser(
-        "clear", help="remove the cache folder and say how many bytes were freed",
+        "clear",
+        help="remove the cache folder and say how many bytes were freed",
         description="Remove the cache folder (every cached chunk of every dataset) and print the bytes freed. "
         "Do not run it while a training job streams from this cache.",
     )
