@@ -21,6 +21,7 @@ from torch.utils.data import IterableDataset
 from .dataset import StreamingDataset
 from .env import DistributedEnv, WorkerEnv
 from .plan import rank_share, worker_plan
+from .steering import LoaderSteered
 
 
 def mix(lengths: Sequence[int], weights: Sequence[float], *, seed: int, epoch: int, iterate_over_all: bool) -> np.ndarray:
@@ -57,7 +58,7 @@ def mix(lengths: Sequence[int], weights: Sequence[float], *, seed: int, epoch: i
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-class CombinedStreamingDataset(IterableDataset):
+class CombinedStreamingDataset(LoaderSteered, IterableDataset):
     """Iterate several ``StreamingDataset``s as one, mixed by ``weights``.
 
     Args:
@@ -94,33 +95,12 @@ class CombinedStreamingDataset(IterableDataset):
             self.weights = [float(d.num_items) for d in self.datasets]
         self.iterate_over_all = (weights is None) if iterate_over_all is None else bool(iterate_over_all)
         self.seed = int(seed)
-        self.epoch = 0
-        self._epoch_set = False
-        self.batch_size = 1
-        self.num_workers = 0
-        self._first_batch = 0
-        self.distributed_env: DistributedEnv | None = None
+        self._init_steering()
 
     def set_distributed_env(self, env: DistributedEnv | None) -> None:
-        self.distributed_env = env
+        super().set_distributed_env(env)
         for dataset in self.datasets:
             dataset.set_distributed_env(env)
-
-    def _env(self) -> DistributedEnv:
-        return self.distributed_env or DistributedEnv.detect()
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-        self._epoch_set = True
-
-    def set_batch_size(self, batch_size: int) -> None:
-        self.batch_size = int(batch_size)
-
-    def set_num_workers(self, num_workers: int) -> None:
-        self.num_workers = int(num_workers)
-
-    def resume_from(self, batches_consumed: int) -> None:
-        self._first_batch = int(batches_consumed)
 
     def _plan(self, env: DistributedEnv) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """(dataset of each position, draw number within it, each dataset's rank samples)."""
@@ -146,10 +126,7 @@ class CombinedStreamingDataset(IterableDataset):
         choices, draw, per_dataset = self._plan(env)
         positions = rank_share(np.arange(len(choices)), world_size=1, rank=0, drop_last=False)
         plan = worker_plan(positions, batch_size=self.batch_size, num_workers=worker.num_workers,
-                           worker_id=worker.worker_id, first_batch=self._first_batch)
-        if not self._epoch_set:
-            self.epoch += 1
-        self._first_batch = 0
+                           worker_id=worker.worker_id, first_batch=self._start_iteration())
         mine = plan.samples
         streams = []
         for d, dataset in enumerate(self.datasets):

@@ -34,6 +34,7 @@ from .env import DistributedEnv, WorkerEnv
 from .plan import Selection, chunk_offsets, full_selection, rank_samples, selection_indices, worker_plan
 from .profiler import TRACER
 from .source import DatasetSource
+from .steering import LoaderSteered
 from .tokens import TokensLoader
 
 
@@ -63,7 +64,7 @@ def group_by_chunk(indices: np.ndarray, offsets: np.ndarray) -> Selection:
     ]
 
 
-class StreamingDataset(IterableDataset):
+class StreamingDataset(LoaderSteered, IterableDataset):
     """A dataset written by ``optimize()`` (or LitData), streamed from ``input_dir``.
 
     Args:
@@ -139,12 +140,7 @@ class StreamingDataset(IterableDataset):
             self._selection = subsample_selection(self._selection, self._offsets, _check_fraction("subsample", subsample), self.seed)
         self._update_indices()
         self._chunks = OpenChunks(self.source)
-        self.epoch = 0
-        self._epoch_set = False
-        self.batch_size = 1
-        self.num_workers = 0
-        self._first_batch = 0
-        self.distributed_env: DistributedEnv | None = None
+        self._init_steering()
 
     # -- selection ---------------------------------------------------------------------
     def _update_indices(self) -> None:
@@ -228,29 +224,6 @@ class StreamingDataset(IterableDataset):
     def _drop_last(self, env: DistributedEnv) -> bool:
         return self.drop_last if self.drop_last is not None else env.world_size > 1
 
-    def set_epoch(self, epoch: int) -> None:
-        """Use ``epoch``'s order on the next iteration (the loader calls this every epoch)."""
-        self.epoch = int(epoch)
-        self._epoch_set = True
-
-    def set_batch_size(self, batch_size: int) -> None:
-        self.batch_size = int(batch_size)
-
-    def set_num_workers(self, num_workers: int) -> None:
-        self.num_workers = int(num_workers)
-
-    def resume_from(self, batches_consumed: int) -> None:
-        """Start the next iteration after ``batches_consumed`` batches of the current epoch."""
-        self._first_batch = int(batches_consumed)
-
-    def set_distributed_env(self, env: DistributedEnv | None) -> None:
-        """Pin the rank and world size (the loader does, in the training process: DataLoader
-        workers cannot see the process group)."""
-        self.distributed_env = env
-
-    def _env(self) -> DistributedEnv:
-        return self.distributed_env or DistributedEnv.detect()
-
     def rank_samples(self, env: DistributedEnv | None = None) -> np.ndarray:
         """This rank's samples for the current epoch, in order, as positions in ``self``."""
         env = env or self._env()
@@ -275,11 +248,8 @@ class StreamingDataset(IterableDataset):
             batch_size=self.batch_size,
             num_workers=worker.num_workers,
             worker_id=worker.worker_id,
-            first_batch=self._first_batch,
+            first_batch=self._start_iteration(),
         )
-        if not self._epoch_set:  # iterated without a loader: the next pass is a new epoch
-            self.epoch += 1
-        self._first_batch = 0
         return self._iterate(plan.samples)
 
     def _iterate(self, positions: np.ndarray) -> Iterator[Any]:
