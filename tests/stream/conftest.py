@@ -23,13 +23,19 @@ def squares(tmp_path):
 
 
 def cache_size(folder) -> int:
-    total = 0
+    """Bytes on disk under ``folder`` (temporary files included, lock files excluded).
+
+    A file renamed while the folder is listed can show up under both names; counting
+    each inode once keeps such a rename from being counted twice.
+    """
+    sizes = {}
     for root, _, files in os.walk(folder):
         if ".locks" in root:
             continue
         for name in files:
             try:
-                total += os.path.getsize(os.path.join(root, name))
+                stat = os.stat(os.path.join(root, name))
             except FileNotFoundError:
-                pass
-    return total
+                continue
+            sizes[stat.st_ino] = stat.st_size
+    return sum(sizes.values())

@@ -161,14 +161,40 @@ class ChunkCache:
                 total += entry.stat().st_size
         return total
 
-    def _reserved(self) -> int:
+    def _reserved(self, drop_stale: bool = False) -> int:
         total = 0
         with contextlib.suppress(FileNotFoundError), os.scandir(os.path.join(self.folder, _LOCKS)) as entries:
             for entry in entries:
                 if entry.name.endswith(_RESERVE):
+                    if drop_stale and self._drop_if_stale(entry.path):
+                        continue
                     with contextlib.suppress(OSError, ValueError), open(entry.path) as f:
                         total += int(f.read() or 0)
         return total
+
+    @staticmethod
+    def _drop_if_stale(reservation: str) -> bool:
+        """Remove a reservation left by a process that died mid-download (call under the cache lock).
+
+        A live download holds its chunk's download lock for as long as its reservation
+        exists; a reservation whose download lock nobody holds can never be released.
+        """
+        try:
+            fd = os.open(reservation[: -len(_RESERVE)] + ".download", os.O_RDWR)
+        except FileNotFoundError:
+            fd = -1
+        try:
+            if fd >= 0:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False  # the download is in progress
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(reservation)
+            return True
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     def _files(self) -> list[os.DirEntry]:
         found: list[os.DirEntry] = []
@@ -208,12 +234,14 @@ class ChunkCache:
             time.sleep(0.02)
 
     def _make_room(self, size: int) -> bool:
-        files = self._files()
+        # Reservations first, then files: a download that finishes in between renames its
+        # file into place before it drops its reservation, so it is counted at least once.
+        reserved = self._reserved(drop_stale=True)
         sizes = {}
-        for entry in files:
+        for entry in self._files():
             with contextlib.suppress(OSError):
                 sizes[entry.path] = entry.stat()
-        used = self._reserved() + sum(stat.st_size for stat in sizes.values())
+        used = reserved + sum(stat.st_size for stat in sizes.values())
         if used + size <= self.max_bytes:  # type: ignore[operator]
             return True
         candidates = sorted((stat.st_mtime, path) for path, stat in sizes.items())
@@ -237,6 +265,10 @@ class ChunkCache:
             return True
         finally:
             os.close(fd)
+
+    def discard(self, name: str) -> bool:
+        """Remove ``name`` (a bad copy) unless another process is reading it."""
+        return self._evict(name)
 
     def clear(self) -> None:
         """Remove every chunk nobody holds."""

@@ -65,14 +65,19 @@ class OpenChunks:
         try:
             source.ensure_local(number)
             chunk = open_chunk_bytes(map_chunk_file(source.local_path(number)), info.filename)
+            if len(chunk) != info.chunk_size:
+                raise ChunkFormatError(
+                    f"chunk {info.filename} holds {len(chunk)} items but index.json says {info.chunk_size}"
+                )
+        except ChunkFormatError:
+            if in_cache:  # never keep a bad copy: the next read fetches the chunk again
+                source.cache.release(name)
+                source.cache.discard(name)
+            raise
         except BaseException:
             if in_cache:
                 source.cache.release(name)
             raise
-        if len(chunk) != info.chunk_size:
-            if in_cache:
-                source.cache.release(name)
-            raise ChunkFormatError(f"chunk {info.filename} holds {len(chunk)} items but index.json says {info.chunk_size}")
         with self._lock:
             self._open[number] = chunk
         return chunk
