@@ -135,3 +135,17 @@ def test_env_world_size_splits_ranks(squares, monkeypatch):
     monkeypatch.delenv("WORLD_SIZE")
     monkeypatch.delenv("RANK")
     assert os.environ.get("RANK") is None
+
+
+def test_the_worker_result_pipe_is_widened(squares):
+    fcntl = pytest.importorskip("fcntl")
+    from torch.utils.data import DataLoader
+
+    from litdata_stream.ipc import _max_pipe_size, widen_result_pipe
+
+    if _max_pipe_size() <= 65536:
+        pytest.skip("this system does not allow pipes wider than 64 KB")
+    iterator = iter(DataLoader(StreamingDataset(squares), batch_size=10, num_workers=1))
+    widen_result_pipe(iterator)
+    assert fcntl.fcntl(iterator._worker_result_queue._reader.fileno(), 1032) == _max_pipe_size()  # F_GETPIPE_SZ
+    assert sum(len(b[0]) for b in iterator) == 200

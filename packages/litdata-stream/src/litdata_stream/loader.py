@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from .collate import default_collate
 from .env import DistributedEnv
+from .ipc import widen_result_pipe
 from .profiler import Profiler, TracedCollate
 
 STATE_VERSION = 1
@@ -82,6 +83,7 @@ class StreamingDataLoader(DataLoader):
         self._started = True
         self._finished = False
         iterator = super().__iter__()
+        widen_result_pipe(iterator)
         profiler = self._profiler
         for batch in iterator:
             self._consumed += 1
