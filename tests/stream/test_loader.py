@@ -2,6 +2,7 @@ import io
 import itertools
 import json
 import os
+import pickle
 import random
 
 import pytest
@@ -149,3 +150,18 @@ def test_the_worker_result_pipe_is_widened(squares):
     widen_result_pipe(iterator)
     assert fcntl.fcntl(iterator._worker_result_queue._reader.fileno(), 1032) == _max_pipe_size()  # F_GETPIPE_SZ
     assert sum(len(b[0]) for b in iterator) == 200
+
+
+def test_small_tensors_cross_the_pipe_and_come_back_identical():
+    from collections import OrderedDict
+
+    from litdata_stream.collate import PipedTensor, pipe_small_tensors, restore_tensors
+
+    big = torch.zeros(2**19, dtype=torch.float32)  # 2 MB: left to shared memory
+    batch = OrderedDict(a=torch.arange(6, dtype=torch.bfloat16).reshape(2, 3), b=[torch.tensor([1, 2]), "s"], c=big)
+    piped = pipe_small_tensors(batch)
+    assert isinstance(piped["a"], PipedTensor) and isinstance(piped["b"][0], PipedTensor) and piped["c"] is big
+    back = restore_tensors(pickle.loads(pickle.dumps(piped)))
+    assert type(back) is OrderedDict and list(back) == ["a", "b", "c"]
+    assert back["a"].dtype == torch.bfloat16 and torch.equal(back["a"], batch["a"])
+    assert torch.equal(back["b"][0], batch["b"][0]) and back["b"][1] == "s" and torch.equal(back["c"], big)

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from .collate import default_collate
+from .collate import WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
 from .ipc import widen_result_pipe
 from .profiler import Profiler, TracedCollate
@@ -53,7 +53,9 @@ class StreamingDataLoader(DataLoader):
             dataset,
             batch_size=batch_size,
             num_workers=num_workers,
-            collate_fn=TracedCollate(collate_fn or default_collate) if self._profiler else (collate_fn or default_collate),
+            collate_fn=WorkerCollate(
+                TracedCollate(collate_fn or default_collate) if self._profiler else (collate_fn or default_collate)
+            ),
             worker_init_fn=self._profiler.worker_init if self._profiler else kwargs.pop("worker_init_fn", None),
             **kwargs,
         )
@@ -85,7 +87,10 @@ class StreamingDataLoader(DataLoader):
         iterator = super().__iter__()
         widen_result_pipe(iterator)
         profiler = self._profiler
+        piped = self.num_workers > 0
         for batch in iterator:
+            if piped:
+                batch = restore_tensors(batch)
             self._consumed += 1
             if profiler is not None:
                 profiler.batch_done(self._consumed)
