@@ -27,6 +27,10 @@ def map_chunk_file(path: str) -> mmap.mmap | bytes:
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
 
 
+#: How many chunks a process keeps mapped when they are read in place (no cache involved).
+IN_PLACE_KEEP_OPEN = 64
+
+
 class OpenChunks:
     """The chunks this process has mapped and holds, least recently used first.
 
@@ -55,8 +59,11 @@ class OpenChunks:
         info = source.index.chunks[number]
         name = source.local_name(number)
         in_cache = not source.reads_in_place(number)
+        # Chunks read in place cost no cache room: keep many mapped, so random access
+        # (ds[i] jumping between chunks) does not re-map a chunk on every jump.
+        limit = self.keep_open if in_cache else max(self.keep_open, IN_PLACE_KEEP_OPEN)
         with self._lock:  # let go of older chunks first, so they can be evicted to make room
-            while len(self._open) >= self.keep_open:
+            while len(self._open) >= limit:
                 old, _ = self._open.popitem(last=False)
                 if not source.reads_in_place(old):
                     source.cache.release(source.local_name(old))
