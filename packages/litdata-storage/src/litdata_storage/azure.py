@@ -26,7 +26,6 @@ from .errors import (
     StorageConnectionError,
     StorageError,
 )
-from .retry import call_with_retries
 from .url import check_key, join_key
 
 __all__ = ["AzureStore"]
@@ -51,6 +50,8 @@ class AzureStore(Store):
     containers) and the common ``part_size``, ``max_concurrency``, ``max_attempts``,
     ``timeout``.
     """
+
+    _transient_errors = _TRANSIENT
 
     scheme = "azure"
 
@@ -191,17 +192,6 @@ class AzureStore(Store):
             )
         message = getattr(exc, "reason", None) or type(exc).__name__
         return StorageError(self._redact(f"{op} {where} failed: {code or message}"))
-
-    def _run(self, op: str, key: str, fn: Any) -> Any:
-        try:
-            return call_with_retries(
-                fn,
-                attempts=self.max_attempts,
-                is_transient=lambda e: isinstance(e, _TRANSIENT),
-                what=self.url(key),
-            )
-        except Exception as exc:
-            raise self._translate(exc, key, op) from None
 
     # --------------------------------------------------------------- reading
     def get(self, key: str) -> bytes:

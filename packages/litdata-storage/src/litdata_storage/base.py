@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .errors import IntegrityError, NotFoundError, StorageError, redact
+from .retry import call_with_retries
 from .url import check_key, join_key
 
 __all__ = ["Store", "ObjectInfo", "TEMP_MARKER", "DEFAULT_PART_SIZE", "DEFAULT_MAX_CONCURRENCY"]
@@ -191,6 +192,25 @@ class Store(ABC):
         self.close()
 
     # ------------------------------------------------------------ primitives
+    #: Errors worth another try that the SDK's own retries do not cover (dropped bodies).
+    _transient_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def _translate(self, exc: BaseException, key: str, op: str) -> StorageError:
+        """Turn an SDK error into the package's errors, naming the URL (backends override)."""
+        return StorageError(self._redact(f"{op} {self.url(key)} failed: {type(exc).__name__}"))
+
+    def _run(self, op: str, key: str, fn: Any) -> Any:
+        """Call ``fn`` with retries on transient errors; translate what still fails."""
+        try:
+            return call_with_retries(
+                fn,
+                attempts=self.max_attempts,
+                is_transient=lambda e: isinstance(e, self._transient_errors),
+                what=self.url(key),
+            )
+        except Exception as exc:
+            raise self._translate(exc, key, op) from None
+
     def _secrets(self) -> tuple[str, ...]:
         """Secret strings this store knows; they are scrubbed from every error message."""
         return ()

@@ -29,7 +29,6 @@ from .errors import (
     StorageConnectionError,
     StorageError,
 )
-from .retry import call_with_retries
 from .url import check_key, join_key
 
 __all__ = ["GCSStore"]
@@ -47,6 +46,8 @@ class GCSStore(Store):
     ``anon`` (unauthenticated access to public buckets) and the common ``part_size``,
     ``max_concurrency``, ``max_attempts``, ``timeout``.
     """
+
+    _transient_errors = _TRANSIENT
 
     scheme = "gs"
 
@@ -160,17 +161,6 @@ class GCSStore(Store):
             return self._client().lookup_bucket(self.bucket, timeout=self.timeout) is None
         except Exception:
             return False
-
-    def _run(self, op: str, key: str, fn: Any) -> Any:
-        try:
-            return call_with_retries(
-                fn,
-                attempts=self.max_attempts,
-                is_transient=lambda e: isinstance(e, _TRANSIENT),
-                what=self.url(key),
-            )
-        except Exception as exc:
-            raise self._translate(exc, key, op) from None
 
     # --------------------------------------------------------------- reading
     def get(self, key: str) -> bytes:
