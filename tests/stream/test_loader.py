@@ -165,3 +165,24 @@ def test_small_tensors_cross_the_pipe_and_come_back_identical():
     assert type(back) is OrderedDict and list(back) == ["a", "b", "c"]
     assert back["a"].dtype == torch.bfloat16 and torch.equal(back["a"], batch["a"])
     assert torch.equal(back["b"][0], batch["b"][0]) and back["b"][1] == "s" and torch.equal(back["c"], big)
+
+
+class _Collated(torch.utils.data.IterableDataset):
+    """Collates inside the worker and reports where each result lives."""
+
+    def __iter__(self):
+        from litdata_stream.collate import default_collate
+
+        small = default_collate([torch.full((4,), i, dtype=torch.int64) for i in range(8)])
+        big = default_collate([torch.full((2**18,), i, dtype=torch.float32) for i in range(2)])  # 2 MB
+        yield {"small": small.tolist(), "small_shared": small.is_shared(), "big_sum": float(big.sum()),
+               "big_shared": big.is_shared()}
+
+
+def test_small_batches_are_stacked_in_ordinary_memory_in_workers():
+    from torch.utils.data import DataLoader
+
+    (result,) = list(DataLoader(_Collated(), batch_size=None, num_workers=1))
+    assert result["small"] == [[i] * 4 for i in range(8)]
+    assert result["small_shared"] is False  # no shared-memory segment for a 256-byte batch
+    assert result["big_shared"] is True and result["big_sum"] == float(2**18)

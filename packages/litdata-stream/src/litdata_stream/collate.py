@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import get_worker_info
-from torch.utils.data._utils.collate import collate, default_collate_fn_map
+from torch.utils.data._utils.collate import collate, collate_tensor_fn, default_collate_fn_map
 
 #: Tensors up to this size travel from workers as plain bytes through the result pipe.
 SMALL_TENSOR_BYTES = 1 << 20
@@ -88,8 +88,24 @@ def _collate_pil(batch: list[Any], *, collate_fn_map: Any = None) -> Any:
     return tensors
 
 
+def _collate_tensors(batch: list[torch.Tensor], *, collate_fn_map: Any = None) -> torch.Tensor:
+    """Stack tensors; small batches in ordinary memory even in a worker.
+
+    torch stacks a worker's batch straight into a new shared-memory segment, which pays
+    off for large batches but costs several system calls per batch: wasted on a batch
+    that :class:`PipedTensor` sends through the pipe anyway.
+    """
+    if get_worker_info() is not None:
+        elem = batch[0]
+        small = elem.numel() * elem.element_size() * len(batch) <= SMALL_TENSOR_BYTES
+        if small and elem.device.type == "cpu" and elem.layout == torch.strided and not elem.is_nested:
+            return torch.stack(batch, 0)
+    return collate_tensor_fn(batch, collate_fn_map=collate_fn_map)
+
+
 def _collate_map() -> dict:
     mapping = dict(default_collate_fn_map)
+    mapping[torch.Tensor] = _collate_tensors
     try:
         from PIL import Image
     except ImportError:
