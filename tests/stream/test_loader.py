@@ -186,3 +186,34 @@ def test_small_batches_are_stacked_in_ordinary_memory_in_workers():
     assert result["small"] == [[i] * 4 for i in range(8)]
     assert result["small_shared"] is False  # no shared-memory segment for a 256-byte batch
     assert result["big_shared"] is True and result["big_sum"] == float(2**18)
+
+
+class _ReportsWorkerSetup(StreamingDataset):
+    def __getitem__(self, index):
+        from torch.utils.data import get_worker_info
+
+        from litdata_stream import workers
+
+        return {"tuned": workers.TUNED, "worker": get_worker_info().id, "seen": os.environ.get("_SEEN_INIT", "")}
+
+
+def _mark_init(worker_id):
+    os.environ["_SEEN_INIT"] = f"init-{worker_id}"
+
+
+@pytest.mark.parametrize("tuning", ["1", "0"])
+def test_workers_keep_freed_memory_and_still_run_the_users_worker_init(squares, tmp_path, monkeypatch, tuning):
+    import platform
+
+    monkeypatch.setenv("LITDATA_WORKER_MALLOC_TUNING", tuning)
+    loader = StreamingDataLoader(
+        _ReportsWorkerSetup(squares), batch_size=50, num_workers=2, worker_init_fn=_mark_init,
+        profile_batches=2, profile_dir=str(tmp_path),
+    )
+    batches = list(loader)
+    assert len(batches) == 4
+    expected = tuning == "1" and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    for batch in batches:
+        assert batch["tuned"].tolist() == [expected] * 50
+        assert batch["seen"] == [f"init-{w}" for w in batch["worker"].tolist()]
+    assert (tmp_path / "result.json").exists()

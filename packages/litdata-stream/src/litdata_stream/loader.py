@@ -18,6 +18,7 @@ from .collate import WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
 from .ipc import widen_result_pipe
 from .profiler import Profiler, TracedCollate
+from .workers import WorkerSetup
 
 STATE_VERSION = 1
 
@@ -56,7 +57,7 @@ class StreamingDataLoader(DataLoader):
             collate_fn=WorkerCollate(
                 TracedCollate(collate_fn or default_collate) if self._profiler else (collate_fn or default_collate)
             ),
-            worker_init_fn=self._profiler.worker_init if self._profiler else kwargs.pop("worker_init_fn", None),
+            worker_init_fn=WorkerSetup(self._profiler.worker_init if self._profiler else None, kwargs.pop("worker_init_fn", None)),
             **kwargs,
         )
         self.current_epoch = 0
