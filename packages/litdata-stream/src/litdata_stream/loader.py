@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from .collate import WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
-from .ipc import widen_result_pipe
+from .ipc import read_results_into_reused_buffer, widen_result_pipe
 from .profiler import Profiler, TracedCollate
 from .workers import WorkerSetup
 
@@ -87,6 +87,7 @@ class StreamingDataLoader(DataLoader):
         self._finished = False
         iterator = super().__iter__()
         widen_result_pipe(iterator)
+        read_results_into_reused_buffer(iterator)
         profiler = self._profiler
         piped = self.num_workers > 0
         for batch in iterator:
