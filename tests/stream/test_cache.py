@@ -89,3 +89,53 @@ def test_a_rewritten_dataset_is_not_read_from_a_stale_cache(tmp_path):
         path.unlink()
     write_dataset(tmp_path / "nas", [7, 8, 9], chunk_size=2)
     assert StreamingDataset(f"local:{tmp_path / 'nas'}")[:] == [7, 8, 9]
+
+
+def test_a_prefetch_does_not_wait_for_a_download_in_progress_elsewhere(tmp_path):
+    cache = ChunkCache(str(tmp_path / "cache"), max_bytes=10_000)
+    started, finish = threading.Event(), threading.Event()
+
+    def slow_fetch(path):
+        started.set()
+        finish.wait(10)
+        with open(path, "wb") as f:
+            f.write(b"x" * 100)
+
+    downloader = threading.Thread(target=cache.ensure, args=("a.bin", 100, slow_fetch))
+    downloader.start()
+    assert started.wait(10)
+    began = time.monotonic()
+    fetched = []
+    assert cache.ensure("a.bin", 100, fetched.append, wait=False) is False  # busy: not now
+    assert time.monotonic() - began < 1 and fetched == []
+    assert cache.ensure("b.bin", 100, lambda p: open(p, "wb").write(b"y" * 100), wait=False) is True
+    finish.set()
+    downloader.join(10)
+    assert cache.ensure("a.bin", 100, fetched.append, wait=False) is True and fetched == []
+    assert open(cache.path("a.bin"), "rb").read() == b"x" * 100
+
+
+def test_prefetchers_move_on_while_another_process_downloads_the_next_chunk(network_drive, isolated_cache):
+    import fcntl
+    import os
+
+    from litdata_stream.chunks import Prefetcher
+    from litdata_stream.source import DatasetSource
+
+    url, _ = network_drive
+    source = DatasetSource(url)
+    cache = source.cache
+    os.makedirs(os.path.dirname(cache._lock_path(source.local_name(1), ".download")), exist_ok=True)
+    fd = os.open(cache._lock_path(source.local_name(1), ".download"), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # "another worker" is downloading chunk 1 and never finishes
+    try:
+        prefetcher = Prefetcher(source, [0, 1, 2, 3], ahead=3)
+        deadline = time.monotonic() + 10
+        wanted = [source.local_path(n) for n in (0, 2, 3)]
+        while not all(os.path.exists(p) for p in wanted) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert all(os.path.exists(p) for p in wanted)  # 0, 2 and 3 fetched past the busy chunk 1
+        assert not os.path.exists(source.local_path(1))
+        prefetcher.stop()
+    finally:
+        os.close(fd)

@@ -118,25 +118,30 @@ class ChunkCache:
         """Make ``name`` present, calling ``fetch(path)`` to create it if missing.
 
         ``fetch`` must create the file at ``path`` atomically (temporary name, then
-        rename) and may use up to ``size`` bytes on disk while doing so. Returns False
-        only when ``wait`` is False and there is no room (a skipped prefetch).
+        rename) and may use up to ``size`` bytes on disk while doing so. With ``wait``
+        False (a prefetch) nothing blocks: False means "not now", because another thread
+        or process is downloading the chunk or because there is no room yet.
         """
         final = self.path(name)
         if os.path.exists(final):
             self._touch(final)
             return True
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        with self._flock(self._lock_path(name, ".download"), fcntl.LOCK_EX):
-            if os.path.exists(final):
-                return True
-            reservation = self._lock_path(name, _RESERVE)
-            if not self._reserve(name, reservation, size, wait):
-                return False
-            try:
-                fetch(final)
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(reservation)
+        mode = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+        try:
+            with self._flock(self._lock_path(name, ".download"), mode):
+                if os.path.exists(final):
+                    return True
+                reservation = self._lock_path(name, _RESERVE)
+                if not self._reserve(name, reservation, size, wait):
+                    return False
+                try:
+                    fetch(final)
+                finally:
+                    with contextlib.suppress(OSError):
+                        os.unlink(reservation)
+        except BlockingIOError:  # only without ``wait``: somebody else is downloading it
+            return os.path.exists(final)
         return True
 
     @staticmethod

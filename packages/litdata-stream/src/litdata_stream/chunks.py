@@ -138,22 +138,27 @@ class Prefetcher:
         try:
             while True:
                 with self._cond:
-                    number = None
                     while not self._stop:
                         window = self.order[self._position : self._position + 1 + self.ahead]
-                        number = next((n for n in window if n not in done), None)
-                        if number is not None:
+                        todo = [n for n in window if n not in done]
+                        if todo:
                             break
                         if self._position + 1 + self.ahead >= len(self.order):
                             return  # everything up to the end is fetched
                         self._cond.wait()
                     if self._stop:
                         return
-                assert number is not None
-                if self.source.reads_in_place(number) or self.source.ensure_local(number, wait=False):
-                    done.add(number)
-                else:
-                    with self._cond:  # no room yet: try again once the reader moves on
-                        self._cond.wait(timeout=0.05)
+                # Another worker may be downloading the first of them: start on the next
+                # ones meanwhile, so that workers sharing a plan download in parallel.
+                progress = False
+                for number in todo:
+                    if self._stop:
+                        return
+                    if self.source.reads_in_place(number) or self.source.ensure_local(number, wait=False):
+                        done.add(number)
+                        progress = True
+                if not progress:
+                    with self._cond:  # busy elsewhere or no room yet: look again shortly
+                        self._cond.wait(timeout=0.02)
         except BaseException as exc:  # the reader meets the same error and reports it
             self.error = exc

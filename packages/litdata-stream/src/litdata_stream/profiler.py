@@ -76,6 +76,8 @@ class Profiler:
         if batches < 1:
             raise ValueError(f"profile_batches must be a positive int, got {batches}")
         self.batches = batches
+        if output_dir:
+            os.makedirs(output_dir, exist_ok=True)
         self.output = os.path.join(output_dir or os.getcwd(), "result.json")
         self.folder = tempfile.mkdtemp(prefix="litdata-trace-")
         self.done = False
