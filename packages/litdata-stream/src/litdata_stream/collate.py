@@ -14,6 +14,9 @@ import torch
 from torch.utils.data import get_worker_info
 from torch.utils.data._utils.collate import collate, collate_tensor_fn, default_collate_fn_map
 
+from . import arena as arena_module
+from .arena import ArenaHandle, BatchArena
+
 #: Tensors up to this size travel from workers as plain bytes through the result pipe.
 SMALL_TENSOR_BYTES = 1 << 20
 
@@ -21,7 +24,7 @@ SMALL_TENSOR_BYTES = 1 << 20
 class PipedTensor:
     """A small tensor on its way from a worker: its bytes, dtype and shape.
 
-    torch moves every tensor a worker returns into a new shared-memory segment and
+    torch moves every other tensor a worker returns into a new shared-memory segment and
     passes its file descriptor, a fixed cost of several system calls per tensor that
     dominates small batches (a batch of 8 token blocks is 32 KB). Small tensors go
     through the pipe instead; :func:`restore_tensors` rebuilds them without a copy.
@@ -36,6 +39,11 @@ class PipedTensor:
     def restore(self) -> torch.Tensor:
         tensor = torch.from_numpy(self.array)
         return tensor.view(torch.bfloat16) if self.dtype == torch.bfloat16 else tensor
+
+    def pin_memory(self, device: Any = None) -> torch.Tensor:
+        """Called by the DataLoader's pin-memory thread, which knows no other types."""
+        tensor = self.restore()
+        return tensor.pin_memory(device) if device is not None else tensor.pin_memory()
 
 
 def _map_tensors(batch: Any, leaf: Any) -> Any:
@@ -54,23 +62,35 @@ def _map_tensors(batch: Any, leaf: Any) -> Any:
 
 def _pipe(value: Any) -> Any:
     if isinstance(value, torch.Tensor) and value.device.type == "cpu" and not value.requires_grad:
+        arena = arena_module.ARENA_OF_THIS_PROCESS
+        handle = arena.handle(value) if arena is not None else None
+        if handle is not None:
+            return handle
         if value.nbytes <= SMALL_TENSOR_BYTES:
             return PipedTensor(value.contiguous())
     return value
 
 
-def _restore(value: Any) -> Any:
-    return value.restore() if isinstance(value, PipedTensor) else value
-
-
 def pipe_small_tensors(batch: Any) -> Any:
-    """In a worker: wrap small CPU tensors of a collated batch as :class:`PipedTensor`."""
+    """In a worker: wrap small CPU tensors of a collated batch as :class:`PipedTensor`
+    and batches stacked in the worker's arena as :class:`ArenaHandle`."""
     return _map_tensors(batch, _pipe)
 
 
-def restore_tensors(batch: Any) -> Any:
-    """In the training process: turn :class:`PipedTensor` back into tensors."""
-    return _map_tensors(batch, _restore)
+def restore_tensors(batch: Any, arena: BatchArena | None = None) -> Any:
+    """In the training process: turn :class:`PipedTensor` and :class:`ArenaHandle` back
+    into tensors."""
+
+    def restore(value: Any) -> Any:
+        if isinstance(value, PipedTensor):
+            return value.restore()
+        if isinstance(value, ArenaHandle):
+            if arena is None:
+                raise RuntimeError("a batch in shared memory arrived without the arena it came from")
+            return arena.tensor(value)
+        return value
+
+    return _map_tensors(batch, restore)
 
 
 def pil_to_tensor(image: Any) -> torch.Tensor:
@@ -97,9 +117,14 @@ def _collate_tensors(batch: list[torch.Tensor], *, collate_fn_map: Any = None) -
     """
     if get_worker_info() is not None:
         elem = batch[0]
-        small = elem.numel() * elem.element_size() * len(batch) <= SMALL_TENSOR_BYTES
-        if small and elem.device.type == "cpu" and elem.layout == torch.strided and not elem.is_nested:
-            return torch.stack(batch, 0)
+        if elem.device.type == "cpu" and elem.layout == torch.strided and not elem.is_nested:
+            if elem.numel() * elem.element_size() * len(batch) <= SMALL_TENSOR_BYTES:
+                return torch.stack(batch, 0)
+            arena = arena_module.ARENA_OF_THIS_PROCESS
+            if arena is not None and all(t.shape == elem.shape and t.dtype == elem.dtype for t in batch):
+                stacked = arena.stack(batch)
+                if stacked is not None:
+                    return stacked
     return collate_tensor_fn(batch, collate_fn_map=collate_fn_map)
 
 

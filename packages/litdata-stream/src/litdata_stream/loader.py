@@ -9,11 +9,13 @@ uninterrupted run would have yielded, for any ``num_workers``.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch.utils.data import DataLoader
 
+from .arena import new_arena
 from .collate import WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
 from .ipc import read_results_into_reused_buffer, widen_result_pipe
@@ -85,6 +87,8 @@ class StreamingDataLoader(DataLoader):
         self._consumed = consumed
         self._started = True
         self._finished = False
+        context = self.multiprocessing_context
+        arena = new_arena(self.num_workers, context.get_start_method() if context else mp.get_start_method())
         iterator = super().__iter__()
         widen_result_pipe(iterator)
         read_results_into_reused_buffer(iterator)
@@ -92,7 +96,7 @@ class StreamingDataLoader(DataLoader):
         piped = self.num_workers > 0
         for batch in iterator:
             if piped:
-                batch = restore_tensors(batch)
+                batch = restore_tensors(batch, arena)
             self._consumed += 1
             if profiler is not None:
                 profiler.batch_done(self._consumed)

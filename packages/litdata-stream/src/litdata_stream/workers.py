@@ -19,6 +19,8 @@ import os
 import platform
 from collections.abc import Callable
 
+from . import arena as arena_module
+
 #: Freed heap memory a worker keeps for the next samples instead of returning it.
 KEEP_FREE_BYTES = 64 * 1024 * 1024
 #: Allocations up to this size come from the heap (glibc's largest allowed threshold).
@@ -48,7 +50,8 @@ def tune_malloc_for_samples() -> bool:
 
 
 class WorkerSetup:
-    """The ``worker_init_fn`` of a StreamingDataLoader: tune malloc, then run the others."""
+    """The ``worker_init_fn`` of a StreamingDataLoader: tune malloc, take this worker's
+    slots of the epoch's batch arena, then run the other init functions."""
 
     def __init__(self, *then: Callable[[int], object] | None) -> None:
         self.then = [fn for fn in then if fn is not None]
@@ -56,5 +59,8 @@ class WorkerSetup:
     def __call__(self, worker_id: int) -> None:
         global TUNED
         TUNED = tune_malloc_for_samples()
+        arena = arena_module.ARENA_OF_THIS_PROCESS
+        if arena is not None:
+            arena.attach_worker(worker_id)
         for fn in self.then:
             fn(worker_id)

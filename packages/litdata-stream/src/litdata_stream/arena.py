@@ -1,0 +1,191 @@
+"""Reusable shared memory for the large batches workers hand to the training process.
+
+torch's default collate stacks a worker's batch into a new shared-memory segment every
+time. The kernel then zeroes and maps every 4 KB page of it on first touch: a batch of
+64 decoded 224x224 float images is 38.5 MB, about 9,400 page faults, and on a 2-core
+machine that was 16% of a worker's time next to JPEG decoding. A :class:`BatchArena`
+gives each worker a few slots of shared memory (``memfd`` files) that are reused once
+the training process has dropped the batch that used them, so steady-state batches cost
+one copy and no page faults.
+
+Life of a slot: the worker claims a free slot (flag 0 -> 1 under its lock), stacks the
+batch into it and sends a small :class:`ArenaHandle` through the result pipe (with the
+file descriptor the first time that slot's memory is sent). The training process maps
+the slot once, hands out a tensor over it, and when the last tensor or view of it is
+garbage-collected, sets the flag back to 0. A worker that finds no free slot (the
+training process still holds every batch) falls back to torch's own segments: nothing
+ever waits for a slot.
+
+The flags and locks are created in the training process before the workers start and
+inherited through ``fork``; with ``spawn`` or ``forkserver`` workers no arena is used.
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+#: Slots per worker: the batches a worker may have in flight plus the one being used.
+DEFAULT_SLOTS = 4
+
+
+@dataclass
+class _Slot:
+    fd: int
+    memory: mmap.mmap
+    size: int
+    generation: int
+    sent: bool = False
+
+
+class ArenaHandle:
+    """A batch tensor that lives in slot ``slot`` of worker ``worker``'s arena."""
+
+    __slots__ = ("worker", "slot", "generation", "size", "dtype", "shape", "fd")
+
+    def __init__(self, worker: int, slot: int, generation: int, size: int, dtype: torch.dtype,
+                 shape: tuple[int, ...], fd: Any) -> None:
+        self.worker, self.slot, self.generation, self.size = worker, slot, generation, size
+        self.dtype, self.shape, self.fd = dtype, shape, fd
+
+    def __getstate__(self) -> tuple:
+        return (self.worker, self.slot, self.generation, self.size, self.dtype, self.shape, self.fd)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.worker, self.slot, self.generation, self.size, self.dtype, self.shape, self.fd = state
+
+    def pin_memory(self, device: Any = None) -> torch.Tensor:
+        """Called by the DataLoader's pin-memory thread: a pinned copy (the slot is freed)."""
+        tensor = ARENA_OF_THIS_PROCESS.tensor(self) if ARENA_OF_THIS_PROCESS else None
+        if tensor is None:
+            raise RuntimeError("a batch from a worker arrived after its loader finished")
+        return tensor.pin_memory(device) if device is not None else tensor.pin_memory()
+
+
+class BatchArena:
+    """Per-worker slots of reusable shared memory (see the module docstring)."""
+
+    def __init__(self, num_workers: int, slots: int = DEFAULT_SLOTS) -> None:
+        self.num_workers = num_workers
+        self.slots = slots
+        self._flags = mmap.mmap(-1, max(1, num_workers * slots))  # shared, inherited by fork
+        context = multiprocessing.get_context("fork")
+        self._locks = [context.Lock() for _ in range(num_workers)]
+        self._pid = os.getpid()
+        # worker side
+        self.worker: int | None = None
+        self._own: dict[int, _Slot] = {}
+        self._by_address: dict[int, tuple[int, int]] = {}
+        self._generation = 0
+        # training-process side
+        self._mapped: dict[tuple[int, int], tuple[int, mmap.mmap]] = {}
+        self._mapped_lock = threading.Lock()
+
+    # -- in a worker ---------------------------------------------------------------------
+    def attach_worker(self, worker_id: int) -> None:
+        self.worker = worker_id
+        self._own, self._by_address = {}, {}
+
+    def _claim(self) -> int | None:
+        assert self.worker is not None
+        base = self.worker * self.slots
+        with self._locks[self.worker]:
+            for slot in range(self.slots):
+                if self._flags[base + slot] == 0:
+                    self._flags[base + slot] = 1
+                    return slot
+        return None
+
+    def _release(self, worker: int, slot: int) -> None:
+        with self._locks[worker]:
+            self._flags[worker * self.slots + slot] = 0
+
+    def stack(self, batch: list[torch.Tensor]) -> torch.Tensor | None:
+        """Stack ``batch`` into a free slot of this worker; None when every slot is in use."""
+        if self.worker is None:
+            return None
+        elem = batch[0]
+        size = elem.numel() * elem.element_size() * len(batch)
+        slot = self._claim()
+        if slot is None:
+            return None
+        try:
+            own = self._own.get(slot)
+            if own is None or own.size < size:
+                if own is not None:
+                    self._forget(slot, own)
+                own = self._new_slot(slot, size)
+            out = torch.frombuffer(own.memory, dtype=elem.dtype, count=len(batch) * elem.numel())
+            out = out.view(len(batch), *elem.shape)
+            torch.stack(batch, 0, out=out)
+        except BaseException:
+            self._release(self.worker, slot)
+            raise
+        self._by_address[out.data_ptr()] = (slot, size)
+        return out
+
+    def _new_slot(self, slot: int, size: int) -> _Slot:
+        fd = os.memfd_create(f"litdata-batch-{self.worker}-{slot}", os.MFD_CLOEXEC)
+        os.ftruncate(fd, size)
+        self._generation += 1
+        own = _Slot(fd=fd, memory=mmap.mmap(fd, size), size=size, generation=self._generation)
+        self._own[slot] = own
+        return own
+
+    def _forget(self, slot: int, own: _Slot) -> None:
+        self._by_address = {a: v for a, v in self._by_address.items() if v[0] != slot}
+        os.close(own.fd)  # the mapping stays valid while tensors of earlier batches use it
+
+    def handle(self, tensor: torch.Tensor) -> ArenaHandle | None:
+        """The handle to send for ``tensor`` if :meth:`stack` made it, else None."""
+        found = self._by_address.pop(tensor.data_ptr(), None) if self.worker is not None else None
+        if found is None:
+            return None
+        slot, size = found
+        own = self._own[slot]
+        fd = None
+        if not own.sent:  # the training process maps each slot's memory once
+            from multiprocessing.reduction import DupFd
+
+            fd = DupFd(own.fd)
+            own.sent = True
+        return ArenaHandle(self.worker, slot, own.generation, size, tensor.dtype, tuple(tensor.shape), fd)  # type: ignore[arg-type]
+
+    # -- in the training process ------------------------------------------------------------
+    def tensor(self, handle: ArenaHandle) -> torch.Tensor:
+        """The batch tensor of ``handle``; its slot is freed when the tensor is collected."""
+        key = (handle.worker, handle.slot)
+        with self._mapped_lock:
+            mapped = self._mapped.get(key)
+            if mapped is None or mapped[0] != handle.generation:
+                if handle.fd is None:
+                    raise RuntimeError(f"no shared memory received for batch slot {key}")
+                fd = handle.fd.detach()
+                try:
+                    mapped = (handle.generation, mmap.mmap(fd, handle.size))
+                finally:
+                    os.close(fd)
+                self._mapped[key] = mapped
+        array = np.frombuffer(mapped[1], dtype=np.uint8, count=handle.size)
+        weakref.finalize(array, self._release, handle.worker, handle.slot)
+        return torch.from_numpy(array).view(handle.dtype).view(handle.shape)
+
+
+#: The arena of the current epoch, in the training process and (inherited) in workers.
+ARENA_OF_THIS_PROCESS: BatchArena | None = None
+
+
+def new_arena(num_workers: int, start_method: str) -> BatchArena | None:
+    """An arena for the next epoch's workers, if they are forked on a system with memfd."""
+    global ARENA_OF_THIS_PROCESS
+    usable = num_workers > 0 and start_method == "fork" and hasattr(os, "memfd_create")
+    ARENA_OF_THIS_PROCESS = BatchArena(num_workers) if usable else None
+    return ARENA_OF_THIS_PROCESS

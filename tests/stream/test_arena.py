@@ -1,0 +1,80 @@
+"""Large batches travel through reusable shared memory: exact, and never overwritten while held."""
+
+import gc
+import os
+
+import pytest
+import torch
+
+from litdata_format import write_dataset
+from litdata_stream import StreamingDataLoader, StreamingDataset
+from litdata_stream.arena import BatchArena
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="needs memfd (Linux)")
+
+ROWS = 64 * 1024  # float32 items of 256 KB: a batch of 8 is 2 MB, past the pipe's small-tensor limit
+
+
+class Rows(StreamingDataset):
+    """Item i becomes a float32 vector filled with i."""
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return torch.full((ROWS,), float(item["i"]), dtype=torch.float32)
+
+
+@pytest.fixture
+def rows(tmp_path):
+    write_dataset(tmp_path / "rows", [{"i": i} for i in range(160)], chunk_size=20)
+    return str(tmp_path / "rows")
+
+
+def check(batch):
+    firsts = batch[:, 0]
+    assert torch.equal(batch, firsts[:, None].expand_as(batch)), "a batch changed under its holder"
+    return firsts.int().tolist()
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_large_batches_arrive_exact_and_held_ones_are_never_reused(rows, num_workers):
+    loader = StreamingDataLoader(Rows(rows, shuffle=True), batch_size=8, num_workers=num_workers)
+    for epoch in range(2):
+        held, views, seen = [], [], []
+        for k, batch in enumerate(loader):
+            assert batch.shape == (8, ROWS) and batch.dtype == torch.float32
+            seen += check(batch)
+            if k % 4 == 0:
+                held.append(batch)  # the user keeps whole batches ...
+            elif k % 4 == 1:
+                views.append(batch[2:4])  # ... or just a view of one
+            del batch
+            gc.collect()
+        assert sorted(seen) == list(range(160)), f"epoch {epoch}"
+        for batch in held:
+            check(batch)
+        for view in views:
+            check(view)
+
+
+def test_a_worker_reuses_its_slots_once_batches_are_dropped(rows):
+    loader = StreamingDataLoader(Rows(rows), batch_size=8, num_workers=1)
+    seen = []
+    iterator = iter(loader)
+    for batch in iterator:
+        seen += check(batch)
+    from litdata_stream import arena
+
+    used = arena.ARENA_OF_THIS_PROCESS
+    assert seen == list(range(160))
+    assert used is not None and 1 <= len(used._mapped) <= used.slots  # 20 batches through at most 4 slots
+
+
+def test_without_free_slots_the_worker_falls_back_to_torch_shared_memory():
+    arena = BatchArena(num_workers=1, slots=1)
+    arena.attach_worker(0)
+    first = arena.stack([torch.ones(4), torch.ones(4)])
+    assert first is not None and arena.handle(first) is not None
+    assert arena.stack([torch.ones(4), torch.ones(4)]) is None  # the only slot is taken
+    arena._release(0, 0)
+    again = arena.stack([torch.full((4,), 2.0), torch.full((4,), 3.0)])
+    assert again is not None and again.tolist() == [[2.0] * 4, [3.0] * 4]
