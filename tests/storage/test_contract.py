@@ -7,6 +7,7 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -99,6 +100,16 @@ def test_parallel_ranged_download_small_parts(store_url, tmp_path):
     store.put("obj", data)
     assert store.download("obj", tmp_path / "obj") == len(data)
     assert sha((tmp_path / "obj").read_bytes()) == sha(data)
+
+
+@pytest.mark.parametrize("size", [0, 1000, 64 * 1024 * 5 + 123])
+def test_download_with_crc32_reports_the_crc_of_the_bytes_written(store_url, tmp_path, size):
+    store = store_url.open(part_size=64 * 1024, max_concurrency=4)
+    data = os.urandom(size)
+    store.put("obj", data)
+    written, crc = store.download_with_crc32("obj", tmp_path / "obj")
+    assert (tmp_path / "obj").read_bytes() == data
+    assert (written, crc) == (size, zlib.crc32(data))
 
 
 # ---------------------------------------------------------------------- listing

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import zlib
 import signal
 import time
 import traceback
@@ -115,25 +116,26 @@ def _count_downloads(monkeypatch, store_cls, corrupt: dict[str, int] | None = No
     """Record every chunk download of this process (and in ``log``, of its forked workers too);
     corrupt the first ``corrupt[name]`` downloads of ``name`` in each process."""
     calls: list[str] = []
-    original = store_cls.download
+    original = store_cls.download_with_crc32
     left = dict(corrupt or {})
 
-    def download(self, key, local_path):
-        result = original(self, key, local_path)
+    def download_with_crc32(self, key, local_path):
+        size, crc = original(self, key, local_path)
         calls.append(key)
         if log is not None:
             with open(log, "a") as f:
                 f.write(f"{os.getpid()} {key} {'corrupted' if left.get(key, 0) > 0 else 'intact'}\n")
-        if left.get(key, 0) > 0:
+        if left.get(key, 0) > 0:  # as if a byte flipped in transit: the file and its CRC agree
             left[key] -= 1
             with open(local_path, "r+b") as f:
                 data = bytearray(f.read())
                 data[len(data) // 2] ^= 0xFF
                 f.seek(0)
                 f.write(data)
-        return result
+            crc = zlib.crc32(data)
+        return size, crc
 
-    monkeypatch.setattr(store_cls, "download", download)
+    monkeypatch.setattr(store_cls, "download_with_crc32", download_with_crc32)
     return calls
 
 
@@ -259,7 +261,7 @@ def _download_then_hang(ds, index, started) -> None:
         started.set()
         time.sleep(120)
 
-    type(ds.source.store).download = hang
+    type(ds.source.store).download_with_crc32 = hang
     ds[index]
 
 

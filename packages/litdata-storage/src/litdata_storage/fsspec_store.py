@@ -7,6 +7,7 @@ the tuned transfers of the built-in backends. fsspec is never a dependency.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,12 +80,12 @@ class FsspecStore(Store):
         except Exception as exc:
             raise self._translate(exc, key, "put") from None
 
-    def download(self, key: str, local_path: str | os.PathLike[str]) -> int:
+    def download_with_crc32(self, key: str, local_path: str | os.PathLike[str]) -> tuple[int, int]:
         check_key(key)
         data = self.get(key)
         with atomic_file(os.fspath(local_path)) as fd:
             pwrite_all(fd, data, 0)
-        return len(data)
+        return len(data), zlib.crc32(data)
 
     def delete(self, key: str) -> None:
         check_key(key)

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import shutil
+import zlib
 from collections.abc import Iterator
 
 from .base import TEMP_MARKER, Buffer, ObjectInfo, Store, atomic_file, pwrite_all
@@ -83,7 +84,8 @@ class LocalStore(Store):
             raise NotFoundError(f"no object at {self.url(key)} (it is a directory)")
         return ObjectInfo(size=st.st_size, version=f"{st.st_mtime_ns}-{st.st_size}")
 
-    def _read_range_into(self, key: str, start: int, end: int, fd: int, info: ObjectInfo) -> None:
+    def _read_range_into(self, key: str, start: int, end: int, fd: int, info: ObjectInfo) -> int:
+        crc = 0
         with self._open(key) as f:
             f.seek(start)
             pos = start
@@ -92,18 +94,27 @@ class LocalStore(Store):
                 if not data:
                     raise StorageError(f"{self.url(key)} shrank while being copied")
                 pwrite_all(fd, data, pos)
+                crc = zlib.crc32(data, crc)
                 pos += len(data)
+        return crc
 
-    def download(self, key: str, local_path: str | os.PathLike[str]) -> int:
+    def download_with_crc32(self, key: str, local_path: str | os.PathLike[str]) -> tuple[int, int]:
         check_key(key)
         src = self.local_path(key)
         dst = os.path.abspath(os.fspath(local_path))
         if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
-            return self._stat(key).size
-        with self._open(key) as fsrc, atomic_file(dst) as fd, os.fdopen(os.dup(fd), "wb") as fdst:
-            shutil.copyfileobj(fsrc, fdst, _COPY_BUFFER)
-            fdst.flush()
-            return fdst.tell()
+            crc = 0
+            with self._open(key) as f:
+                while data := f.read(_COPY_BUFFER):
+                    crc = zlib.crc32(data, crc)
+            return self._stat(key).size, crc
+        size = crc = 0
+        with self._open(key) as fsrc, atomic_file(dst) as fd:
+            while data := fsrc.read(_COPY_BUFFER):
+                pwrite_all(fd, data, size)
+                crc = zlib.crc32(data, crc)
+                size += len(data)
+        return size, crc
 
     # ------------------------------------------------------------- writing
     def put(self, key: str, data: Buffer) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -396,14 +397,23 @@ class S3Store(Store):
         self._stream(key, start, end, sink, None)
         return bytes(buf)
 
-    def _read_range_into(self, key: str, start: int, end: int, fd: int, info: ObjectInfo) -> None:
-        reached = self._stream(
-            key, start, end, lambda offset, data: pwrite_all(fd, data, offset), info.version
-        )
+    def _read_range_into(self, key: str, start: int, end: int, fd: int, info: ObjectInfo) -> int:
+        crc, expected = 0, start
+
+        def sink(offset: int, data: bytes) -> None:
+            nonlocal crc, expected
+            if offset != expected:  # a resumed GET restarts exactly where the last one stopped
+                raise IntegrityError(f"{self.url(key)}: bytes from {offset} arrived where {expected} was due")
+            pwrite_all(fd, data, offset)
+            crc = zlib.crc32(data, crc)
+            expected = offset + len(data)
+
+        reached = self._stream(key, start, end, sink, info.version)
         if reached != end:
             raise IntegrityError(
                 f"{self.url(key)}: got bytes up to {reached} of range [{start}, {end}); the object changed"
             )
+        return crc
 
     # --------------------------------------------------------------- writing
     def put(self, key: str, data: Buffer) -> None:

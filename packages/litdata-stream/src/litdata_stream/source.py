@@ -22,6 +22,7 @@ from litdata_format import (
     decompressed_filename,
     file_checksum,
 )
+from litdata_format.checksum import ALGORITHM as CHECKSUM_ALGORITHM
 from litdata_format.compression import is_compressed_filename
 from litdata_format.writer import write_file_atomic
 from litdata_storage import NotFoundError, Store, open_store
@@ -35,6 +36,14 @@ def _normalize_url(input_dir: str | os.PathLike[str]) -> str:
     if "://" not in url and not url.startswith("local:"):
         url = os.path.abspath(os.path.expanduser(url))
     return url.rstrip("/") or "/"
+
+
+def _matches(checksum: str, crc: int, path: str) -> bool:
+    """Whether a downloaded chunk matches its ``index.json`` checksum (the CRC-32 the
+    store computed while the bytes arrived; another algorithm reads the file again)."""
+    if checksum.startswith(f"{CHECKSUM_ALGORITHM}:"):
+        return checksum == f"{CHECKSUM_ALGORITHM}:{crc & 0xFFFFFFFF:08x}"
+    return file_checksum(path) == checksum
 
 
 class DatasetSource:
@@ -92,8 +101,8 @@ class DatasetSource:
         try:
             for attempt in (1, 2):
                 with TRACER.span("download", chunk=info.filename):
-                    self.store.download(info.filename, target)
-                if info.checksum is None or file_checksum(target) == info.checksum:
+                    _, crc = self.store.download_with_crc32(info.filename, target)
+                if info.checksum is None or _matches(info.checksum, crc, target):
                     break
                 os.unlink(target)
                 if attempt == 2:
