@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import zlib
 import socket
 import threading
 import time
 import traceback
+import zlib
 from urllib.parse import urlparse
 
 import pytest

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import zlib
 import signal
 import time
 import traceback
+import zlib
 from pathlib import Path
 
 import numpy as np
