@@ -78,6 +78,24 @@ def atomic_file(path: str) -> Iterator[int]:
         raise
 
 
+class PartWriter:
+    """Writes the parts of a parallel download into one file, one write at a time.
+
+    Writers of one file queue on the file's lock in the kernel, and waiting there spins:
+    measured on a 2-core VM whose fresh memory is slow to touch, eight threads writing
+    800 MB into 64 MB files cost 2.8-3.0 s of system time against 1.6 s with this lock
+    (the same wall time: the copies into the page cache are serial either way).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._lock = threading.Lock()
+
+    def __call__(self, data: Buffer, offset: int) -> None:
+        with self._lock:
+            pwrite_all(self.fd, data, offset)
+
+
 def pwrite_all(fd: int, data: Buffer, offset: int) -> None:
     """Write all of ``data`` at ``offset`` (os.pwrite may write less than asked)."""
     view = memoryview(data)
@@ -321,12 +339,13 @@ class Store(ABC):
         """Fill ``fd`` with the object; return the CRC-32 of its bytes."""
         if info.size == 0:
             return 0
+        write = PartWriter(fd)
         if info.size <= self.part_size or self.max_concurrency == 1:
-            return self._read_range_into(key, 0, info.size, fd, info)
+            return self._read_range_into(key, 0, info.size, write, info)
         os.ftruncate(fd, info.size)
         parts = [(s, min(s + self.part_size, info.size)) for s in range(0, info.size, self.part_size)]
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(parts))) as pool:
-            futures = [pool.submit(self._read_range_into, key, s, e, fd, info) for s, e in parts]
+            futures = [pool.submit(self._read_range_into, key, s, e, write, info) for s, e in parts]
             try:
                 crc = 0
                 for (start, end), fut in zip(parts, futures):
@@ -337,9 +356,9 @@ class Store(ABC):
                 raise
         return crc
 
-    def _read_range_into(self, key: str, start: int, end: int, fd: int, info: ObjectInfo) -> int:
-        """Write bytes [start, end) of the object at the same offsets of ``fd`` and return
-        their CRC-32.
+    def _read_range_into(self, key: str, start: int, end: int, write: PartWriter, info: ObjectInfo) -> int:
+        """Write bytes [start, end) of the object at the same offsets (``write(data,
+        offset)``) and return their CRC-32.
 
         The default reads the range into memory; S3 overrides it to stream. A short read
         means the object changed while we read it.
@@ -350,7 +369,7 @@ class Store(ABC):
                 f"{self.url(key)} returned {len(data)} bytes for range [{start}, {end}); "
                 "the object changed during the download"
             )
-        pwrite_all(fd, data, start)
+        write(data, start)
         return zlib.crc32(data)
 
     def _full_key(self, prefix: str, key: str) -> str:

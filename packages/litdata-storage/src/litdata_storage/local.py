@@ -15,7 +15,7 @@ import shutil
 import zlib
 from collections.abc import Iterator
 
-from .base import TEMP_MARKER, Buffer, ObjectInfo, Store, atomic_file, pwrite_all
+from .base import TEMP_MARKER, Buffer, ObjectInfo, PartWriter, Store, atomic_file, pwrite_all
 from .errors import AccessDeniedError, NotFoundError, StorageError
 from .url import check_key
 
@@ -84,7 +84,7 @@ class LocalStore(Store):
             raise NotFoundError(f"no object at {self.url(key)} (it is a directory)")
         return ObjectInfo(size=st.st_size, version=f"{st.st_mtime_ns}-{st.st_size}")
 
-    def _read_range_into(self, key: str, start: int, end: int, fd: int, info: ObjectInfo) -> int:
+    def _read_range_into(self, key: str, start: int, end: int, write: PartWriter, info: ObjectInfo) -> int:
         crc = 0
         with self._open(key) as f:
             f.seek(start)
@@ -93,7 +93,7 @@ class LocalStore(Store):
                 data = f.read(min(_COPY_BUFFER, end - pos))
                 if not data:
                     raise StorageError(f"{self.url(key)} shrank while being copied")
-                pwrite_all(fd, data, pos)
+                write(data, pos)
                 crc = zlib.crc32(data, crc)
                 pos += len(data)
         return crc

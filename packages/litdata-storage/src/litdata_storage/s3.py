@@ -26,7 +26,7 @@ import botocore.session
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from .base import Buffer, ObjectInfo, Store, pwrite_all
+from .base import Buffer, ObjectInfo, PartWriter, Store
 from .errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -397,14 +397,14 @@ class S3Store(Store):
         self._stream(key, start, end, sink, None)
         return bytes(buf)
 
-    def _read_range_into(self, key: str, start: int, end: int, fd: int, info: ObjectInfo) -> int:
+    def _read_range_into(self, key: str, start: int, end: int, write: PartWriter, info: ObjectInfo) -> int:
         crc, expected = 0, start
 
         def sink(offset: int, data: bytes) -> None:
             nonlocal crc, expected
             if offset != expected:  # a resumed GET restarts exactly where the last one stopped
                 raise IntegrityError(f"{self.url(key)}: bytes from {offset} arrived where {expected} was due")
-            pwrite_all(fd, data, offset)
+            write(data, offset)
             crc = zlib.crc32(data, crc)
             expected = offset + len(data)
 
