@@ -78,3 +78,36 @@ def test_without_free_slots_the_worker_falls_back_to_torch_shared_memory():
     arena._release(0, 0)
     again = arena.stack([torch.full((4,), 2.0), torch.full((4,), 3.0)])
     assert again is not None and again.tolist() == [[2.0] * 4, [3.0] * 4]
+
+
+def test_two_loaders_iterating_at_once_each_get_their_own_batches(rows):
+    """A validation loader runs while the training iterator is suspended mid-epoch."""
+    train = StreamingDataLoader(Rows(rows, shuffle=True), batch_size=8, num_workers=2)
+    val = StreamingDataLoader(Rows(rows), batch_size=8, num_workers=1)
+    seen, held = [], []
+    for k, batch in enumerate(train):
+        seen += check(batch)
+        held.append(batch)
+        if k in (3, 11):
+            assert [x for b in val for x in check(b)] == list(range(160))
+    assert sorted(seen) == list(range(160))
+    for batch in held:
+        check(batch)
+
+
+def test_a_handle_finds_its_own_arena_when_a_newer_loader_started_since():
+    import pickle
+
+    from litdata_stream.arena import new_arena
+
+    first = new_arena(1, "fork")
+    newer = new_arena(1, "fork")  # what a second loader's iteration does
+    first.attach_worker(0)  # acting as first's worker, in this process
+    stacked = first.stack([torch.full((4,), 7.0), torch.full((4,), 8.0)])
+    handle = pickle.loads(pickle.dumps(first.handle(stacked)))
+    restored = handle.restore()
+    assert restored.tolist() == [[7.0] * 4, [8.0] * 4]
+    assert first._flags[0] == 1 and newer._flags[0] == 0  # the slot is first's, still in use
+    del restored
+    gc.collect()
+    assert first._flags[0] == 0  # freed in the arena it came from

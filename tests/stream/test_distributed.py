@@ -8,8 +8,10 @@ check.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -165,7 +167,10 @@ def two_rank_run(tmp_path_factory, s3_server):
         outs.append(out)
         argv = [sys.executable, str(script), str(rank), str(WORLD), str(port), str(data), str(out),
                 json.dumps(SCENARIOS), json.dumps(extra)]
-        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        # Output to a file, not a pipe: a stuck DataLoader worker left behind by a rank
+        # would hold a pipe open and hang the test instead of failing it.
+        with open(tmp / f"rank{rank}.log", "w") as log:
+            procs.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     deadline = time.monotonic() + 240
     try:  # a rank that fails leaves the other waiting in a collective: stop it too
         while any(proc.poll() is None for proc in procs) and time.monotonic() < deadline:
@@ -174,9 +179,10 @@ def two_rank_run(tmp_path_factory, s3_server):
             time.sleep(0.1)
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-        logs = [proc.communicate()[0] for proc in procs]
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the rank and any worker it left behind
+            proc.wait()
+        logs = [(tmp / f"rank{rank}.log").read_text() for rank in range(WORLD)]
     for rank, proc in enumerate(procs):
         assert proc.returncode == 0, f"rank {rank} failed:\n{logs[rank][-4000:]}"
     results = [json.loads(out.read_text()) for out in outs]

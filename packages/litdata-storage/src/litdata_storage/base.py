@@ -21,7 +21,7 @@ import uuid
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -144,6 +144,8 @@ class Store(ABC):
             raise ValueError(f"part_size must be positive, got {part_size}")
         self._client_obj: Any = None
         self._client_pid: int | None = None
+        self._pool_obj: ThreadPoolExecutor | None = None
+        self._pool_pid: int | None = None
         self._client_lock = threading.Lock()
         self._lock_pid = os.getpid()
 
@@ -191,6 +193,8 @@ class Store(ABC):
         state = self.__dict__.copy()
         state["_client_obj"] = None
         state["_client_pid"] = None
+        state["_pool_obj"] = None
+        state["_pool_pid"] = None
         state["_client_lock"] = None
         state["_lock_pid"] = None
         return state
@@ -201,9 +205,13 @@ class Store(ABC):
         self._lock_pid = os.getpid()
 
     def close(self) -> None:
-        """Drop this process's client (and its connections); the next call builds a new one."""
+        """Drop this process's client (and its connections) and download threads; the next
+        call builds new ones."""
         self._client_obj = None
         self._client_pid = None
+        pool, self._pool_obj = self._pool_obj, None
+        if pool is not None and self._pool_pid == os.getpid():
+            pool.shutdown(wait=False)
 
     def __enter__(self) -> Store:
         return self
@@ -344,17 +352,42 @@ class Store(ABC):
             return self._read_range_into(key, 0, info.size, write, info)
         os.ftruncate(fd, info.size)
         parts = [(s, min(s + self.part_size, info.size)) for s in range(0, info.size, self.part_size)]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(parts))) as pool:
-            futures = [pool.submit(self._read_range_into, key, s, e, write, info) for s, e in parts]
-            try:
-                crc = 0
-                for (start, end), fut in zip(parts, futures):
-                    crc = crc32_combine(crc, fut.result(), end - start)
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
+        pool = self._download_pool()
+        futures = [pool.submit(self._read_range_into, key, s, e, write, info) for s, e in parts]
+        try:
+            crc = 0
+            for (start, end), fut in zip(parts, futures):
+                crc = crc32_combine(crc, fut.result(), end - start)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            wait(futures)  # no part may write into the file once it is closed
+            raise
         return crc
+
+    def _download_pool(self) -> ThreadPoolExecutor:
+        """This process's threads for the parts of downloads, kept between downloads.
+
+        Starting and ending eight threads per download is not only overhead: a process
+        that forks (DataLoader workers) while one of its threads is ending can leave the
+        child deadlocked inside CPython's fork handling (seen with Python 3.11). Idle
+        threads of a kept pool are safe to fork around.
+        """
+        pid = os.getpid()
+        pool = self._pool_obj
+        if pool is None or self._pool_pid != pid:
+            with self._pool_lock():
+                if self._pool_obj is None or self._pool_pid != pid:
+                    self._pool_obj = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="litdata-download")
+                    self._pool_pid = pid
+                pool = self._pool_obj
+        return pool
+
+    def _pool_lock(self) -> threading.Lock:
+        if self._lock_pid != os.getpid():  # a lock inherited through fork may be held forever
+            self._client_lock = threading.Lock()
+            self._lock_pid = os.getpid()
+        return self._client_lock
 
     def _read_range_into(self, key: str, start: int, end: int, write: PartWriter, info: ObjectInfo) -> int:
         """Write bytes [start, end) of the object at the same offsets (``write(data,

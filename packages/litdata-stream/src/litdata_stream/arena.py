@@ -25,6 +25,7 @@ from __future__ import annotations
 import mmap
 import multiprocessing
 import os
+import secrets
 import threading
 import weakref
 from dataclasses import dataclass
@@ -49,24 +50,30 @@ class _Slot:
 class ArenaHandle:
     """A batch tensor that lives in slot ``slot`` of worker ``worker``'s arena."""
 
-    __slots__ = ("worker", "slot", "generation", "size", "dtype", "shape", "fd")
+    __slots__ = ("arena", "worker", "slot", "generation", "size", "dtype", "shape", "fd")
 
-    def __init__(self, worker: int, slot: int, generation: int, size: int, dtype: torch.dtype,
+    def __init__(self, arena: str, worker: int, slot: int, generation: int, size: int, dtype: torch.dtype,
                  shape: tuple[int, ...], fd: Any) -> None:
-        self.worker, self.slot, self.generation, self.size = worker, slot, generation, size
+        self.arena, self.worker, self.slot, self.generation, self.size = arena, worker, slot, generation, size
         self.dtype, self.shape, self.fd = dtype, shape, fd
 
     def __getstate__(self) -> tuple:
-        return (self.worker, self.slot, self.generation, self.size, self.dtype, self.shape, self.fd)
+        return (self.arena, self.worker, self.slot, self.generation, self.size, self.dtype, self.shape, self.fd)
 
     def __setstate__(self, state: tuple) -> None:
-        self.worker, self.slot, self.generation, self.size, self.dtype, self.shape, self.fd = state
+        (self.arena, self.worker, self.slot, self.generation, self.size, self.dtype, self.shape,
+         self.fd) = state
+
+    def restore(self) -> torch.Tensor:
+        """The batch tensor, from the arena this handle's worker belongs to."""
+        arena = _ARENAS.get(self.arena)
+        if arena is None:
+            raise RuntimeError("a batch in shared memory arrived after its loader's iterator was gone")
+        return arena.tensor(self)
 
     def pin_memory(self, device: Any = None) -> torch.Tensor:
         """Called by the DataLoader's pin-memory thread: a pinned copy (the slot is freed)."""
-        tensor = ARENA_OF_THIS_PROCESS.tensor(self) if ARENA_OF_THIS_PROCESS else None
-        if tensor is None:
-            raise RuntimeError("a batch from a worker arrived after its loader finished")
+        tensor = self.restore()
         return tensor.pin_memory(device) if device is not None else tensor.pin_memory()
 
 
@@ -74,6 +81,7 @@ class BatchArena:
     """Per-worker slots of reusable shared memory (see the module docstring)."""
 
     def __init__(self, num_workers: int, slots: int = DEFAULT_SLOTS) -> None:
+        self.id = secrets.token_hex(8)  # several loaders may iterate at once (train and val)
         self.num_workers = num_workers
         self.slots = slots
         self._flags = mmap.mmap(-1, max(1, num_workers * slots))  # shared, inherited by fork
@@ -157,7 +165,8 @@ class BatchArena:
 
             fd = DupFd(own.fd)
             own.sent = True
-        return ArenaHandle(self.worker, slot, own.generation, size, tensor.dtype, tuple(tensor.shape), fd)  # type: ignore[arg-type]
+        return ArenaHandle(self.id, self.worker, slot, own.generation, size, tensor.dtype,  # type: ignore[arg-type]
+                           tuple(tensor.shape), fd)
 
     # -- in the training process ------------------------------------------------------------
     def tensor(self, handle: ArenaHandle) -> torch.Tensor:
@@ -179,13 +188,21 @@ class BatchArena:
         return torch.from_numpy(array).view(handle.dtype).view(handle.shape)
 
 
-#: The arena of the current epoch, in the training process and (inherited) in workers.
+#: The arena of the workers about to start (set before they fork, so each worker holds
+#: the arena of its own loader iterator); in the training process, the latest one.
 ARENA_OF_THIS_PROCESS: BatchArena | None = None
+#: Every live arena of the training process by id: handles find theirs, whichever loader
+#: iterated last (a validation loader may run while a training iterator is suspended).
+_ARENAS: weakref.WeakValueDictionary[str, BatchArena] = weakref.WeakValueDictionary()
 
 
 def new_arena(num_workers: int, start_method: str) -> BatchArena | None:
-    """An arena for the next epoch's workers, if they are forked on a system with memfd."""
+    """An arena for the next epoch's workers, if they are forked on a system with memfd.
+
+    The caller keeps it referenced for as long as its iterator lives."""
     global ARENA_OF_THIS_PROCESS
     usable = num_workers > 0 and start_method == "fork" and hasattr(os, "memfd_create")
     ARENA_OF_THIS_PROCESS = BatchArena(num_workers) if usable else None
+    if ARENA_OF_THIS_PROCESS is not None:
+        _ARENAS[ARENA_OF_THIS_PROCESS.id] = ARENA_OF_THIS_PROCESS
     return ARENA_OF_THIS_PROCESS

@@ -128,10 +128,16 @@ class Prefetcher:
                 self._position = position
                 self._cond.notify()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop prefetching and wait (up to ``timeout`` s, the end of a download in
+        progress) for the thread to end: a process that forks DataLoader workers while
+        one of its threads is ending can leave a worker deadlocked inside CPython's fork
+        handling, and the next epoch forks right after this one stops."""
         with self._cond:
             self._stop = True
             self._cond.notify()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         done: set[int] = set()

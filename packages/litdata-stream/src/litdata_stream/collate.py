@@ -15,7 +15,7 @@ from torch.utils.data import get_worker_info
 from torch.utils.data._utils.collate import collate, collate_tensor_fn, default_collate_fn_map
 
 from . import arena as arena_module
-from .arena import ArenaHandle, BatchArena
+from .arena import ArenaHandle
 
 #: Tensors up to this size travel from workers as plain bytes through the result pipe.
 SMALL_TENSOR_BYTES = 1 << 20
@@ -77,18 +77,12 @@ def pipe_small_tensors(batch: Any) -> Any:
     return _map_tensors(batch, _pipe)
 
 
-def restore_tensors(batch: Any, arena: BatchArena | None = None) -> Any:
+def restore_tensors(batch: Any) -> Any:
     """In the training process: turn :class:`PipedTensor` and :class:`ArenaHandle` back
     into tensors."""
 
     def restore(value: Any) -> Any:
-        if isinstance(value, PipedTensor):
-            return value.restore()
-        if isinstance(value, ArenaHandle):
-            if arena is None:
-                raise RuntimeError("a batch in shared memory arrived without the arena it came from")
-            return arena.tensor(value)
-        return value
+        return value.restore() if isinstance(value, (PipedTensor, ArenaHandle)) else value
 
     return _map_tensors(batch, restore)
 

@@ -88,7 +88,8 @@ class StreamingDataLoader(DataLoader):
         self._started = True
         self._finished = False
         context = self.multiprocessing_context
-        arena = new_arena(self.num_workers, context.get_start_method() if context else mp.get_start_method())
+        arena = new_arena(  # noqa: F841 - referenced until the iterator ends: its handles look it up
+            self.num_workers, context.get_start_method() if context else mp.get_start_method())
         iterator = super().__iter__()
         widen_result_pipe(iterator)
         read_results_into_reused_buffer(iterator)
@@ -96,7 +97,7 @@ class StreamingDataLoader(DataLoader):
         piped = self.num_workers > 0
         for batch in iterator:
             if piped:
-                batch = restore_tensors(batch, arena)
+                batch = restore_tensors(batch)
             self._consumed += 1
             if profiler is not None:
                 profiler.batch_done(self._consumed)
