@@ -111,3 +111,27 @@ def test_a_handle_finds_its_own_arena_when_a_newer_loader_started_since():
     del restored
     gc.collect()
     assert first._flags[0] == 0  # freed in the arena it came from
+
+
+def _take_lock_and_die(lock):
+    lock.acquire()
+    os._exit(0)  # killed while holding it
+
+
+def test_a_lock_left_held_by_a_dead_worker_neither_hangs_the_trainer_nor_the_worker(monkeypatch):
+    import multiprocessing
+    import time
+
+    from litdata_stream import arena as arena_module
+
+    monkeypatch.setattr(arena_module, "LOCK_TIMEOUT", 0.2)
+    arena = BatchArena(num_workers=1, slots=1)
+    arena._flags[0] = 1
+    child = multiprocessing.get_context("fork").Process(target=_take_lock_and_die, args=(arena._locks[0],))
+    child.start()
+    child.join(10)
+    began = time.monotonic()
+    arena._release(0, 0)  # the trainer frees the slot anyway
+    assert arena._flags[0] == 0 and time.monotonic() - began < 5
+    arena.attach_worker(0)
+    assert arena.stack([torch.ones(2), torch.ones(2)]) is None  # falls back instead of waiting

@@ -36,6 +36,9 @@ import torch
 
 #: Slots per worker: the batches a worker may have in flight plus the one being used.
 DEFAULT_SLOTS = 4
+#: Seconds to wait for a slot lock before assuming its holder died (it is held for
+#: microseconds otherwise).
+LOCK_TIMEOUT = 5.0
 
 
 @dataclass
@@ -105,16 +108,28 @@ class BatchArena:
     def _claim(self) -> int | None:
         assert self.worker is not None
         base = self.worker * self.slots
-        with self._locks[self.worker]:
+        lock = self._locks[self.worker]
+        if not lock.acquire(timeout=LOCK_TIMEOUT):  # the training process died holding it
+            return None
+        try:
             for slot in range(self.slots):
                 if self._flags[base + slot] == 0:
                     self._flags[base + slot] = 1
                     return slot
+        finally:
+            lock.release()
         return None
 
     def _release(self, worker: int, slot: int) -> None:
-        with self._locks[worker]:
+        lock = self._locks[worker]
+        # A worker killed while holding its lock never releases it: the slot is then freed
+        # without the lock (nobody else will claim it) rather than hanging the trainer.
+        locked = lock.acquire(timeout=LOCK_TIMEOUT)
+        try:
             self._flags[worker * self.slots + slot] = 0
+        finally:
+            if locked:
+                lock.release()
 
     def stack(self, batch: list[torch.Tensor]) -> torch.Tensor | None:
         """Stack ``batch`` into a free slot of this worker; None when every slot is in use."""
