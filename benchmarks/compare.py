@@ -32,6 +32,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(HERE / "peers"))
 
+from synthetic_photo import make_photo  # noqa: E402
+
 import servers  # noqa: E402
 
 LIBS = {
@@ -61,21 +63,8 @@ WIDTH, HEIGHT = 640, 480
 
 
 def make_image(seed: int, path: str) -> None:
-    """A natural-looking photo of about 100 KB: smooth gradients, waves, sensor noise."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
-    c = rng.uniform(0, 1, (3, 4)).astype(np.float32)
-    channels = [
-        (c[k, 0] * x / WIDTH + c[k, 1] * y / HEIGHT) * 200
-        + 30 * np.sin(x / (10 + 20 * c[k, 2]) + y / (20 + 30 * c[k, 3]))
-        for k in range(3)
-    ]
-    image = np.stack(channels, -1) + rng.standard_normal((HEIGHT, WIDTH, 3), dtype=np.float32) * 10
-    tmp = path + ".tmp"
-    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(tmp, "JPEG", quality=90)
-    os.replace(tmp, path)
+    """A natural-looking photo of about 100 KB."""
+    make_photo(seed, path, WIDTH, HEIGHT, noise=10)
 
 
 def _make_images(job: tuple[str, list[int]]) -> None:

@@ -22,25 +22,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
+from synthetic_photo import make_photo  # benchmarks/, the folder of this script
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".benchmarks" / "writer_jpeg" / "images"
 WIDTH, HEIGHT = 560, 420
-
-
-def make_image(seed: int, path: str) -> None:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
-    c = rng.uniform(0, 1, (3, 4)).astype(np.float32)
-    channels = [
-        (c[k, 0] * x / WIDTH + c[k, 1] * y / HEIGHT) * 200
-        + 30 * np.sin(x / (10 + 20 * c[k, 2]) + y / (20 + 30 * c[k, 3]))
-        for k in range(3)
-    ]
-    image = np.stack(channels, -1) + rng.standard_normal((HEIGHT, WIDTH, 3), dtype=np.float32) * 7
-    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path, "JPEG", quality=90)
 
 
 def _make_range(args: tuple[int, int]) -> None:
@@ -48,9 +35,7 @@ def _make_range(args: tuple[int, int]) -> None:
     for i in range(start, stop):
         path = CACHE / f"{i:06d}.jpg"
         if not path.exists():
-            tmp = CACHE / f".{i:06d}.tmp.jpg"
-            make_image(i, str(tmp))
-            os.replace(tmp, path)
+            make_photo(i, str(path), WIDTH, HEIGHT, noise=7)
 
 
 def ensure_images(count: int) -> list[str]:

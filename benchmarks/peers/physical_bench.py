@@ -1,5 +1,6 @@
 """Physical limits on the benchmark's own data (run in .venvs/bench-ours; numpy, Pillow,
-boto3 only: no data loading library). compare.py reports every library as a fraction
+boto3 only: no data loading library, except litdata_stream's malloc setting for the
+tuned decode figure). compare.py reports every library as a fraction
 of these.
 
     python benchmarks/peers/physical_bench.py WORKLOAD '{json args}'
@@ -53,13 +54,11 @@ def page_cache(args):
 
 
 def _keep_freed_memory():
-    """What our loader's workers do (litdata_stream/workers.py): glibc malloc keeps freed
-    memory instead of returning it to the kernel after every image."""
-    import ctypes
+    """What our loader's workers do: glibc's malloc keeps freed memory instead of returning
+    it to the kernel after every image (imports torch, which costs no decode time)."""
+    from litdata_stream.workers import tune_malloc_for_samples
 
-    libc = ctypes.CDLL(None)
-    libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
-    libc.mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD
+    assert tune_malloc_for_samples(), "malloc tuning needs Linux with glibc"
 
 
 def _decode_share(job):

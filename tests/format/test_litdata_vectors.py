@@ -6,28 +6,8 @@ the JSON encoding is described in tests/format/vectors/README.md.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-_VECTORS = Path(__file__).resolve().parent / "vectors"
-
-
-def _load_expected_module():
-    name = "_litdata_vectors_expected"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _VECTORS / "expected.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-expected = _load_expected_module()
-NAMES = expected.dataset_names()
+from litdata_vectors import NAMES, expected  # tests/ is on sys.path (tests/conftest.py)
 
 litdata_format = pytest.importorskip("litdata_format")
 

@@ -6,36 +6,18 @@ yields the same multiset; a vector uploaded to an S3 server streams the same way
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from litdata_vectors import NAMES, expected  # tests/ is on sys.path (tests/conftest.py)
 
 import litdata_format
 from litdata_stream import StreamingDataLoader, StreamingDataset, TokensLoader
-
-_VECTORS = Path(__file__).resolve().parent.parent / "format" / "vectors"
-
-
-def _load_expected_module():
-    name = "_litdata_vectors_expected"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _VECTORS / "expected.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-expected = _load_expected_module()
-NAMES = expected.dataset_names()
 
 
 def _require(vector: dict) -> None:

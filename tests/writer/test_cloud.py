@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from litdata_format import Index
@@ -94,27 +96,15 @@ def test_resume_on_s3(moto_server, monkeypatch, tmp_path):
     monkeypatch.setenv("WRITER_TEST_SLEEP", "0.02")  # lets uploads keep up before the kill
     monkeypatch.setenv(fns.KILL_AT_ENV, "25")
     monkeypatch.setenv(fns.KILL_MARKER_ENV, str(tmp_path / "killed"))
+    run = functools.partial(
+        optimize, fns.killed_once, list(range(40)), url, num_workers=2, chunk_size=4,
+        storage_options=options, verbose=False,
+    )
     with pytest.raises(WorkerError, match="killed by signal 9"):
-        optimize(
-            fns.killed_once,
-            list(range(40)),
-            url,
-            num_workers=2,
-            chunk_size=4,
-            storage_options=options,
-            verbose=False,
-        )
+        run()
     assert any(k.startswith(".checkpoints/") for k in keys(url, options))
     monkeypatch.setenv(fns.CALL_LOG_ENV, str(tmp_path / "calls.log"))
-    optimize(
-        fns.killed_once,
-        list(range(40)),
-        url,
-        num_workers=2,
-        chunk_size=4,
-        storage_options=options,
-        verbose=False,
-    )
+    run()  # the same call again resumes
     assert read_back(url, options) == [(i, k, bytes([k]) * 50) for i in range(40) for k in range(3)]
     second = [int(x) for x in (tmp_path / "calls.log").read_text().split()]
     assert 20 not in second and 25 in second  # rank 1 resumed after its stored chunks

@@ -15,9 +15,15 @@ from .errors import ChecksumMismatchError, IndexFormatError
 ALGORITHM = "crc32"
 
 
+def crc32_checksum(crc: int) -> str:
+    """The ``index.json`` checksum string of a zlib CRC-32 value (e.g. one computed while
+    a chunk downloaded)."""
+    return f"{ALGORITHM}:{crc & 0xFFFFFFFF:08x}"
+
+
 def compute_checksum(data: bytes | bytearray | memoryview) -> str:
     """Return the checksum string of ``data`` in the form stored in ``index.json``."""
-    return f"{ALGORITHM}:{zlib.crc32(data) & 0xFFFFFFFF:08x}"
+    return crc32_checksum(zlib.crc32(data))
 
 
 def file_checksum(path: str, block_size: int = 1 << 22) -> str:
@@ -26,7 +32,7 @@ def file_checksum(path: str, block_size: int = 1 << 22) -> str:
     with open(path, "rb") as f:
         while block := f.read(block_size):
             crc = zlib.crc32(block, crc)
-    return f"{ALGORITHM}:{crc & 0xFFFFFFFF:08x}"
+    return crc32_checksum(crc)
 
 
 def verify_checksum(data: bytes | bytearray | memoryview, expected: str, name: str) -> None:

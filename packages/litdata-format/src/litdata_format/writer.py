@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .checksum import ALGORITHM
+from .checksum import crc32_checksum
 from .chunk import MAX_CHUNK_BYTES, chunk_header, header_size
 from .compression import compress, compressed_filename, parse_compression
 from .dtypes import NUMPY_DTYPE_INDEX
@@ -191,7 +191,7 @@ class ChunkWriter:
             chunk_size=len(self._pending),
             chunk_bytes=size,
             dim=self._pending_dim if self._tokens else None,
-            checksum=f"{ALGORITHM}:{crc:08x}" if self.checksum else None,
+            checksum=crc32_checksum(crc) if self.checksum else None,
         )
         self.chunks.append(info)
         self._next_index += 1

@@ -177,10 +177,7 @@ class Store(ABC):
         pid = os.getpid()
         if self._client_pid == pid:
             return self._client_obj
-        if self._lock_pid != pid:  # a lock inherited through fork may be held forever
-            self._client_lock = threading.Lock()
-            self._lock_pid = pid
-        with self._client_lock:
+        with self._process_lock():
             if self._client_pid != pid:
                 self._client_obj = self._make_client()
                 self._client_pid = pid
@@ -376,15 +373,17 @@ class Store(ABC):
         pid = os.getpid()
         pool = self._pool_obj
         if pool is None or self._pool_pid != pid:
-            with self._pool_lock():
+            with self._process_lock():
                 if self._pool_obj is None or self._pool_pid != pid:
                     self._pool_obj = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="litdata-download")
                     self._pool_pid = pid
                 pool = self._pool_obj
         return pool
 
-    def _pool_lock(self) -> threading.Lock:
-        if self._lock_pid != os.getpid():  # a lock inherited through fork may be held forever
+    def _process_lock(self) -> threading.Lock:
+        """The lock guarding this process's client and pool (a new one after a fork: an
+        inherited lock may be held forever by a thread that does not exist here)."""
+        if self._lock_pid != os.getpid():
             self._client_lock = threading.Lock()
             self._lock_pid = os.getpid()
         return self._client_lock

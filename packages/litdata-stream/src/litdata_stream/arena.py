@@ -90,7 +90,7 @@ class BatchArena:
         self._flags = mmap.mmap(-1, max(1, num_workers * slots))  # shared, inherited by fork
         context = multiprocessing.get_context("fork")
         self._locks = [context.Lock() for _ in range(num_workers)]
-        self._pid = os.getpid()
+        self._pid = os.getpid()  # the training process: only it frees slots of dropped batches
         # worker side
         self.worker: int | None = None
         self._own: dict[int, _Slot] = {}
@@ -130,6 +130,13 @@ class BatchArena:
         finally:
             if locked:
                 lock.release()
+
+    def _release_dropped(self, worker: int, slot: int) -> None:
+        """Finalizer of a batch's array. A process forked from the training process (the
+        next epoch's workers) inherits the finalizers of the batches held at fork time and
+        may collect its copies of them: that must not free slots the trainer still uses."""
+        if os.getpid() == self._pid:
+            self._release(worker, slot)
 
     def stack(self, batch: list[torch.Tensor]) -> torch.Tensor | None:
         """Stack ``batch`` into a free slot of this worker; None when every slot is in use."""
@@ -199,7 +206,7 @@ class BatchArena:
                     os.close(fd)
                 self._mapped[key] = mapped
         array = np.frombuffer(mapped[1], dtype=np.uint8, count=handle.size)
-        weakref.finalize(array, self._release, handle.worker, handle.slot)
+        weakref.finalize(array, self._release_dropped, handle.worker, handle.slot)
         return torch.from_numpy(array).view(handle.dtype).view(handle.shape)
 
 

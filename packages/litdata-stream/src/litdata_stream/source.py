@@ -23,6 +23,7 @@ from litdata_format import (
     file_checksum,
 )
 from litdata_format.checksum import ALGORITHM as CHECKSUM_ALGORITHM
+from litdata_format.checksum import crc32_checksum
 from litdata_format.compression import is_compressed_filename
 from litdata_format.writer import write_file_atomic
 from litdata_storage import NotFoundError, Store, open_store
@@ -42,7 +43,7 @@ def _matches(checksum: str, crc: int, path: str) -> bool:
     """Whether a downloaded chunk matches its ``index.json`` checksum (the CRC-32 the
     store computed while the bytes arrived; another algorithm reads the file again)."""
     if checksum.startswith(f"{CHECKSUM_ALGORITHM}:"):
-        return checksum == f"{CHECKSUM_ALGORITHM}:{crc & 0xFFFFFFFF:08x}"
+        return checksum == crc32_checksum(crc)
     return file_checksum(path) == checksum
 
 
