@@ -217,3 +217,22 @@ def test_workers_keep_freed_memory_and_still_run_the_users_worker_init(squares, 
         assert batch["tuned"].tolist() == [expected] * 50
         assert batch["seen"] == [f"init-{w}" for w in batch["worker"].tolist()]
     assert (tmp_path / "result.json").exists()
+
+
+def _feeders():
+    import threading
+
+    return {t for t in threading.enumerate() if t.name == "QueueFeederThread" and t.is_alive()}
+
+
+def test_an_epoch_ends_with_no_thread_of_its_workers_left_running(squares):
+    """The next epoch forks its workers right away: a thread still ending at that moment
+    can leave a forked worker stuck (CPython 3.11), so none may be left behind."""
+    before = _feeders()
+    loader = StreamingDataLoader(StreamingDataset(squares), batch_size=10, num_workers=2)
+    assert sum(len(b[0]) for b in loader) == 200
+    assert _feeders() - before == set()
+    iterator = iter(loader)
+    assert len(next(iterator)[0]) == 10
+    iterator.close()  # an epoch abandoned mid-way
+    assert _feeders() - before == set()

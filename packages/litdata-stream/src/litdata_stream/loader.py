@@ -10,6 +10,7 @@ uninterrupted run would have yielded, for any ``num_workers``.
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,6 +24,25 @@ from .profiler import Profiler, TracedCollate
 from .workers import WorkerSetup
 
 STATE_VERSION = 1
+
+
+def _end_worker_threads(iterator: Any, timeout: float = 5.0) -> None:
+    """Stop an epoch's workers and wait for the threads feeding them to end.
+
+    Each worker's index queue has a feeder thread in this process, which ends shortly
+    after the workers are shut down: often just as the next epoch forks its workers.
+    A process that forks while one of its threads is ending can leave the child stuck
+    for ever inside CPython 3.11's fork handling (seen: a worker hung in
+    PyOS_AfterFork_Child), so those threads are joined before this iteration returns.
+    """
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if shutdown is None:  # num_workers=0: no workers, no feeder threads
+        return
+    shutdown()
+    for queue in getattr(iterator, "_index_queues", []):
+        thread = getattr(queue, "_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
 
 class StreamingDataLoader(DataLoader):
@@ -95,14 +115,17 @@ class StreamingDataLoader(DataLoader):
         read_results_into_reused_buffer(iterator)
         profiler = self._profiler
         piped = self.num_workers > 0
-        for batch in iterator:
-            if piped:
-                batch = restore_tensors(batch)
-            self._consumed += 1
-            if profiler is not None:
-                profiler.batch_done(self._consumed)
-            yield batch
-        self._finished = True
+        try:
+            for batch in iterator:
+                if piped:
+                    batch = restore_tensors(batch)
+                self._consumed += 1
+                if profiler is not None:
+                    profiler.batch_done(self._consumed)
+                yield batch
+            self._finished = True
+        finally:
+            _end_worker_threads(iterator)
 
     def state_dict(self) -> dict[str, Any]:
         """Where the stream stands, as plain Python (``torch.save`` stores it)."""
