@@ -93,22 +93,69 @@ def test_two_loaders_iterating_at_once_each_get_their_own_batches(rows):
         check(batch)
 
 
-def test_a_handle_finds_its_own_arena_when_a_newer_loader_started_since():
+def test_a_handle_is_restored_from_the_arena_its_loader_passes_even_when_a_newer_one_started():
     import pickle
 
     from litdata_stream.arena import new_arena
+    from litdata_stream.collate import restore_tensors
 
     first = new_arena(1, "fork")
     newer = new_arena(1, "fork")  # what a second loader's iteration does
     first.attach_worker(0)  # acting as first's worker, in this process
     stacked = first.stack([torch.full((4,), 7.0), torch.full((4,), 8.0)])
-    handle = pickle.loads(pickle.dumps(first.handle(stacked)))
-    restored = handle.restore()
+    batch = pickle.loads(pickle.dumps({"x": first.handle(stacked)}))
+    with pytest.raises(RuntimeError, match=f"restored with arena {newer.id}"):
+        restore_tensors(batch, newer)
+    restored = restore_tensors(batch, first)["x"]
     assert restored.tolist() == [[7.0] * 4, [8.0] * 4]
     assert first._flags[0] == 1 and newer._flags[0] == 0  # the slot is first's, still in use
     del restored
     gc.collect()
     assert first._flags[0] == 0  # freed in the arena it came from
+
+
+def test_without_an_arena_a_handle_finds_its_own_among_the_live_ones():
+    """torch's pin-memory thread calls ``pin_memory()`` on handles with no way to pass the arena."""
+    import pickle
+
+    from litdata_stream.arena import new_arena
+
+    first, newer = new_arena(1, "fork"), new_arena(1, "fork")
+    first.attach_worker(0)
+    handle = pickle.loads(pickle.dumps(first.handle(first.stack([torch.ones(2), torch.zeros(2)]))))
+    assert handle.restore().tolist() == [[1.0, 1.0], [0.0, 0.0]] and newer._flags[0] == 0
+    gc.collect()
+    orphan = BatchArena(num_workers=1)  # not from new_arena: not among the live arenas
+    orphan.attach_worker(0)
+    lost = pickle.loads(pickle.dumps(orphan.handle(orphan.stack([torch.ones(2), torch.ones(2)]))))
+    with pytest.raises(RuntimeError, match="after its loader's iterator was gone"):
+        lost.restore()
+
+
+def test_the_fast_path_holds_an_epoch_arena_only_while_its_workers_start_and_never_pickles_it():
+    import pickle
+
+    from litdata_stream.collate import BatchFastPath, WorkerCollate, default_collate
+    from litdata_stream.workers import WorkerSetup
+
+    fast_path = BatchFastPath()
+    with fast_path.epoch(2, "spawn") as arena:
+        assert arena is None and fast_path.arena is None  # spawned workers cannot inherit one
+    with fast_path.epoch(0, "fork") as arena:
+        assert arena is None  # no workers
+    with fast_path.epoch(2, "fork") as arena:
+        assert isinstance(arena, BatchArena) and fast_path.arena is arena
+        collate = pickle.loads(pickle.dumps(WorkerCollate(default_collate, fast_path)))
+        setup = pickle.loads(pickle.dumps(WorkerSetup(fast_path)))
+        assert collate.fast_path.arena is None and setup.fast_path.arena is None
+    assert fast_path.arena is None  # the loader's iterator keeps it, not the loader
+
+
+def test_each_loader_hands_its_workers_its_own_fast_path(rows):
+    train = StreamingDataLoader(Rows(rows), batch_size=8, num_workers=1)
+    val = StreamingDataLoader(Rows(rows), batch_size=8, num_workers=1)
+    assert train.collate_fn.fast_path is train.worker_init_fn.fast_path
+    assert train.collate_fn.fast_path is not val.collate_fn.fast_path
 
 
 def _take_lock_and_die(lock):

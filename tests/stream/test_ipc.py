@@ -7,8 +7,15 @@ import struct
 import threading
 
 import pytest
+import torch
 
-from litdata_stream.ipc import ReusedBufferReader, read_results_into_reused_buffer
+from litdata_stream.ipc import ReusedBufferReader, read_results_into_reused_buffer, widen_result_pipe
+from litdata_stream.torch_private import (
+    end_worker_threads,
+    queue_reader,
+    replace_queue_receiver,
+    worker_result_queue,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "readv"), reason="needs os.readv (POSIX)")
 
@@ -20,8 +27,8 @@ def _send_all(queue, messages):
 
 def test_a_queue_read_through_the_reused_buffer_returns_every_message_intact():
     queue = mp.get_context("fork").Queue()
-    reader = ReusedBufferReader(queue._reader.fileno())
-    queue._recv_bytes = reader
+    reader = ReusedBufferReader(queue_reader(queue).fileno())
+    replace_queue_receiver(queue, reader)
     messages = [b"", b"x", os.urandom(70_000), {"images": [os.urandom(100_000) for _ in range(30)]}, list(range(1000)),
                 os.urandom(5 << 20), "tail"]
     sender = mp.get_context("fork").Process(target=_send_all, args=(queue, messages))
@@ -61,8 +68,32 @@ def test_the_long_length_header_and_end_of_file_are_handled_like_multiprocessing
     os.close(read_fd)
 
 
-def test_iterators_without_a_plain_result_pipe_are_left_alone():
+class _Numbers(torch.utils.data.Dataset):
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, index):
+        return index
+
+
+def test_iterators_without_a_result_pipe_are_left_alone():
     class NoQueue:
         pass
 
     assert read_results_into_reused_buffer(NoQueue()) is False
+    iterator = iter(torch.utils.data.DataLoader(_Numbers(), batch_size=4, num_workers=0))
+    assert read_results_into_reused_buffer(iterator) is False
+    assert widen_result_pipe(iterator) is False
+    assert [b.tolist() for b in iterator] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+
+
+def test_a_loader_iterator_reads_its_batches_through_the_reused_buffer():
+    iterator = iter(torch.utils.data.DataLoader(_Numbers(), batch_size=4, num_workers=2, multiprocessing_context="fork"))
+    try:
+        assert read_results_into_reused_buffer(iterator) is True
+        receiver = worker_result_queue(iterator)._recv_bytes
+        assert isinstance(receiver, ReusedBufferReader)
+        assert sorted(x for b in iterator for x in b.tolist()) == list(range(12))
+        assert len(receiver._local.buffer) >= 1 << 20  # the batches were read into the kept buffer
+    finally:
+        end_worker_threads(iterator)

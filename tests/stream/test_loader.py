@@ -86,13 +86,17 @@ def test_state_after_a_finished_epoch_starts_the_next(squares):
     assert ids(list(resumed)) == second != first
 
 
-def test_resume_refuses_a_different_batch_size_or_seed(squares):
-    loader = StreamingDataLoader(StreamingDataset(squares), batch_size=4)
+def test_resume_refuses_another_seed_shuffle_or_dataset(squares, tmp_path):
+    loader = StreamingDataLoader(StreamingDataset(squares, shuffle=True), batch_size=4)
+    next(iter(loader))
     state = loader.state_dict()
-    with pytest.raises(ValueError, match="batch_size=4, this loader has batch_size=5"):
-        StreamingDataLoader(StreamingDataset(squares), batch_size=5).load_state_dict(state)
     with pytest.raises(ValueError, match="seed"):
-        StreamingDataLoader(StreamingDataset(squares, seed=1), batch_size=4).load_state_dict(state)
+        StreamingDataLoader(StreamingDataset(squares, seed=1, shuffle=True), batch_size=4).load_state_dict(state)
+    with pytest.raises(ValueError, match="shuffle"):
+        StreamingDataLoader(StreamingDataset(squares), batch_size=4).load_state_dict(state)
+    write_dataset(tmp_path / "other", [(i, i) for i in range(150)], chunk_size=16)
+    with pytest.raises(ValueError, match="num_items=200, the dataset has num_items=150"):
+        StreamingDataLoader(StreamingDataset(tmp_path / "other", shuffle=True), batch_size=4).load_state_dict(state)
 
 
 def test_default_collate_handles_images_strings_and_bytes(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from .errors import IndexFormatError
 INDEX_FILENAME = "index.json"
 
 _CHUNK_KEYS = ("chunk_bytes", "chunk_size", "dim", "filename", "checksum")
+_CHUNK_KEY_SET = frozenset(_CHUNK_KEYS)
 _CONFIG_KEYS = ("chunk_bytes", "chunk_size", "compression", "data_format", "data_spec", "encryption", "item_loader")
 
 
@@ -29,6 +31,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# A name that validate_chunk_filename accepts without looking further: one path component of
+# letters, digits, '_', '-' and '.', not starting with a dot (so neither '..' nor a drive).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
 def validate_chunk_filename(name: Any, where: str = "chunk filename") -> str:
@@ -70,7 +77,7 @@ def _non_negative_int(value: Any, where: str, allow_none: bool = False) -> int |
     return value
 
 
-@dataclass
+@dataclass(slots=True)
 class ChunkInfo:
     """One chunk file: its name, item count, byte size and (for tokens) token count."""
 
@@ -83,6 +90,38 @@ class ChunkInfo:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> ChunkInfo:
+        return cls._from_plain_dict(data) or cls._from_dict_checked(data, where)
+
+    @classmethod
+    def _from_plain_dict(cls, data: Any) -> ChunkInfo | None:
+        """The common entry (plain ``chunk-R-I.bin`` name, non-negative ints, known keys) in
+        one pass, or None for anything else, which :meth:`_from_dict_checked` then judges.
+
+        Why: an index of 100,000 chunks is parsed by every process that opens a dataset; the
+        checked path formats five error-location strings per entry up front and costs about
+        4 us an entry, this one about 1 us. It accepts nothing the checked path refuses.
+        """
+        if type(data) is not dict:
+            return None
+        get = data.get
+        filename, chunk_size, chunk_bytes = get("filename"), get("chunk_size"), get("chunk_bytes")
+        dim, checksum = get("dim"), get("checksum")
+        if (
+            type(filename) is not str
+            or type(chunk_size) is not int
+            or type(chunk_bytes) is not int
+            or chunk_size < 0
+            or chunk_bytes < 0
+            or (dim is not None and (type(dim) is not int or dim < 0))
+            or (checksum is not None and type(checksum) is not str)
+            or _PLAIN_NAME.fullmatch(filename) is None
+        ):
+            return None
+        extra = {} if data.keys() <= _CHUNK_KEY_SET else {k: v for k, v in data.items() if k not in _CHUNK_KEY_SET}
+        return cls(filename, chunk_size, chunk_bytes, dim, checksum, extra)
+
+    @classmethod
+    def _from_dict_checked(cls, data: Any, where: str) -> ChunkInfo:
         _check_type(data, (dict,), where)
         for key in ("filename", "chunk_size", "chunk_bytes"):
             if key not in data:
@@ -186,7 +225,11 @@ class Index:
         if "chunks" not in data:
             raise IndexFormatError(f"{source}: missing required key 'chunks'")
         chunks_data = _check_type(data["chunks"], (list,), f"{source}: chunks")
-        chunks = [ChunkInfo.from_dict(c, f"{source}: chunks[{i}]") for i, c in enumerate(chunks_data)]
+        # The location string of an entry is formatted only when the fast parse declines it.
+        plain = ChunkInfo._from_plain_dict
+        chunks = [
+            plain(c) or ChunkInfo._from_dict_checked(c, f"{source}: chunks[{i}]") for i, c in enumerate(chunks_data)
+        ]
         config_data = data.get("config")
         config = None if config_data is None else IndexConfig.from_dict(config_data, f"{source}: config")
         if config is None and chunks:

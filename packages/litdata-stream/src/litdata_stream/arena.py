@@ -16,8 +16,11 @@ garbage-collected, sets the flag back to 0. A worker that finds no free slot (th
 training process still holds every batch) falls back to torch's own segments: nothing
 ever waits for a slot.
 
-The flags and locks are created in the training process before the workers start and
-inherited through ``fork``; with ``spawn`` or ``forkserver`` workers no arena is used.
+The loader makes an arena for each epoch and hands it to that epoch's workers inside its
+``BatchFastPath`` (see :mod:`litdata_stream.collate`); the flags and locks are created in
+the training process before the workers start and inherited through ``fork``, so with
+``spawn`` or ``forkserver`` workers no arena is used. Batches come back to the loader,
+which passes its arena to :meth:`ArenaHandle.restore`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from .torch_private import SharedFd, receive_fd, share_fd
 
 #: Slots per worker: the batches a worker may have in flight plus the one being used.
 DEFAULT_SLOTS = 4
@@ -56,7 +61,7 @@ class ArenaHandle:
     __slots__ = ("arena", "worker", "slot", "generation", "size", "dtype", "shape", "fd")
 
     def __init__(self, arena: str, worker: int, slot: int, generation: int, size: int, dtype: torch.dtype,
-                 shape: tuple[int, ...], fd: Any) -> None:
+                 shape: tuple[int, ...], fd: SharedFd | None) -> None:
         self.arena, self.worker, self.slot, self.generation, self.size = arena, worker, slot, generation, size
         self.dtype, self.shape, self.fd = dtype, shape, fd
 
@@ -67,11 +72,16 @@ class ArenaHandle:
         (self.arena, self.worker, self.slot, self.generation, self.size, self.dtype, self.shape,
          self.fd) = state
 
-    def restore(self) -> torch.Tensor:
-        """The batch tensor, from the arena this handle's worker belongs to."""
-        arena = _ARENAS.get(self.arena)
+    def restore(self, arena: BatchArena | None = None) -> torch.Tensor:
+        """The batch tensor, from ``arena``: the arena of the loader iterator whose workers
+        sent this handle. Without one (torch's pin-memory thread cannot pass it), the live
+        arena of this process with the handle's id."""
         if arena is None:
-            raise RuntimeError("a batch in shared memory arrived after its loader's iterator was gone")
+            arena = _LIVE_ARENAS.get(self.arena)
+            if arena is None:
+                raise RuntimeError("a batch in shared memory arrived after its loader's iterator was gone")
+        elif arena.id != self.arena:
+            raise RuntimeError(f"a batch of arena {self.arena} was restored with arena {arena.id}")
         return arena.tensor(self)
 
     def pin_memory(self, device: Any = None) -> torch.Tensor:
@@ -183,9 +193,7 @@ class BatchArena:
         own = self._own[slot]
         fd = None
         if not own.sent:  # the training process maps each slot's memory once
-            from multiprocessing.reduction import DupFd
-
-            fd = DupFd(own.fd)
+            fd = share_fd(own.fd)
             own.sent = True
         return ArenaHandle(self.id, self.worker, slot, own.generation, size, tensor.dtype,  # type: ignore[arg-type]
                            tuple(tensor.shape), fd)
@@ -199,7 +207,7 @@ class BatchArena:
             if mapped is None or mapped[0] != handle.generation:
                 if handle.fd is None:
                     raise RuntimeError(f"no shared memory received for batch slot {key}")
-                fd = handle.fd.detach()
+                fd = receive_fd(handle.fd)
                 try:
                     mapped = (handle.generation, mmap.mmap(fd, handle.size))
                 finally:
@@ -210,21 +218,19 @@ class BatchArena:
         return torch.from_numpy(array).view(handle.dtype).view(handle.shape)
 
 
-#: The arena of the workers about to start (set before they fork, so each worker holds
-#: the arena of its own loader iterator); in the training process, the latest one.
-ARENA_OF_THIS_PROCESS: BatchArena | None = None
-#: Every live arena of the training process by id: handles find theirs, whichever loader
-#: iterated last (a validation loader may run while a training iterator is suspended).
-_ARENAS: weakref.WeakValueDictionary[str, BatchArena] = weakref.WeakValueDictionary()
+#: The live arenas of the training process by id, for :meth:`ArenaHandle.restore` called
+#: without an arena: torch's pin-memory thread pins handles and cannot be given one.
+#: Workers never look here: they get their arena from the loader (``BatchFastPath``).
+_LIVE_ARENAS: weakref.WeakValueDictionary[str, BatchArena] = weakref.WeakValueDictionary()
 
 
 def new_arena(num_workers: int, start_method: str) -> BatchArena | None:
     """An arena for the next epoch's workers, if they are forked on a system with memfd.
 
-    The caller keeps it referenced for as long as its iterator lives."""
-    global ARENA_OF_THIS_PROCESS
-    usable = num_workers > 0 and start_method == "fork" and hasattr(os, "memfd_create")
-    ARENA_OF_THIS_PROCESS = BatchArena(num_workers) if usable else None
-    if ARENA_OF_THIS_PROCESS is not None:
-        _ARENAS[ARENA_OF_THIS_PROCESS.id] = ARENA_OF_THIS_PROCESS
-    return ARENA_OF_THIS_PROCESS
+    The caller keeps it referenced for as long as its iterator lives and hands it to the
+    workers (``BatchFastPath.epoch``)."""
+    if num_workers <= 0 or start_method != "fork" or not hasattr(os, "memfd_create"):
+        return None
+    arena = BatchArena(num_workers)
+    _LIVE_ARENAS[arena.id] = arena
+    return arena

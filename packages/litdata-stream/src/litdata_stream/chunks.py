@@ -12,7 +12,7 @@ import mmap
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from litdata_format import ChunkFormatError, ClassicChunk, FramedChunk, open_chunk_bytes
 
@@ -106,25 +106,46 @@ class OpenChunks:
 class Prefetcher:
     """Downloads the chunks a worker will need next, ``ahead`` chunks in advance.
 
-    ``order`` is the worker's chunk sequence in order of first use; :meth:`advance` tells
-    the thread how far the reader has got. Prefetches never wait for cache room.
+    ``order`` yields the worker's chunks in order of first use, lazily (a plan of a
+    billion samples is never listed); :meth:`reading` tells the thread which chunk the
+    reader has reached. Prefetches never wait for cache room.
     """
 
-    def __init__(self, source: DatasetSource, order: Sequence[int], ahead: int) -> None:
+    def __init__(self, source: DatasetSource, order: Iterable[int], ahead: int) -> None:
         self.source = source
-        self.order = list(order)
         self.ahead = ahead
         self.error: BaseException | None = None
+        self._order = iter(order)
+        self._listed: list[int] = []
+        self._first_use: dict[int, int] = {}
+        self._exhausted = False
         self._position = 0
         self._stop = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="litdata-prefetch", daemon=True)
-        if ahead > 0 and self.order:
+        if ahead > 0:
             self._thread.start()
 
-    def advance(self, position: int) -> None:
+    def _pull_until(self, count: int) -> None:
+        """List the order up to ``count`` chunks (caller holds the lock)."""
+        while len(self._listed) < count and not self._exhausted:
+            number = next(self._order, None)
+            if number is None:
+                self._exhausted = True
+            elif number not in self._first_use:
+                self._first_use[number] = len(self._listed)
+                self._listed.append(number)
+
+    def reading(self, number: int) -> None:
+        """The reader has reached chunk ``number``: keep ``ahead`` chunks beyond it coming."""
+        if self.ahead <= 0:
+            return
         with self._cond:
-            if position > self._position:
+            position = self._first_use.get(number)
+            while position is None and not self._exhausted:
+                self._pull_until(len(self._listed) + 64)
+                position = self._first_use.get(number)
+            if position is not None and position > self._position:
                 self._position = position
                 self._cond.notify()
 
@@ -145,11 +166,12 @@ class Prefetcher:
             while True:
                 with self._cond:
                     while not self._stop:
-                        window = self.order[self._position : self._position + 1 + self.ahead]
-                        todo = [n for n in window if n not in done]
+                        end = self._position + 1 + self.ahead
+                        self._pull_until(end)
+                        todo = [n for n in self._listed[self._position : end] if n not in done]
                         if todo:
                             break
-                        if self._position + 1 + self.ahead >= len(self.order):
+                        if self._exhausted and end >= len(self._listed):
                             return  # everything up to the end is fetched
                         self._cond.wait()
                     if self._stop:

@@ -2,20 +2,26 @@
 
 PIL images become uint8 tensors (channels first, as torchvision's ``pil_to_tensor``) and
 are stacked when their sizes match; strings and bytes stay lists (as in torch).
+
+Also the workers' side of the loader's fast batch path, :class:`BatchFastPath`: small
+tensors travel through the result pipe as :class:`PipedTensor`, large batches are stacked
+into the epoch's :class:`~litdata_stream.arena.BatchArena` and travel as handles.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import get_worker_info
-from torch.utils.data._utils.collate import collate, collate_tensor_fn, default_collate_fn_map
 
-from . import arena as arena_module
-from .arena import ArenaHandle
+from .arena import ArenaHandle, BatchArena, new_arena
+from .torch_private import collate_tensors_as_torch, collate_with_map, default_collate_map
 
 #: Tensors up to this size travel from workers as plain bytes through the result pipe.
 SMALL_TENSOR_BYTES = 1 << 20
@@ -60,29 +66,30 @@ def _map_tensors(batch: Any, leaf: Any) -> Any:
     return leaf(batch)
 
 
-def _pipe(value: Any) -> Any:
-    if isinstance(value, torch.Tensor) and value.device.type == "cpu" and not value.requires_grad:
-        arena = arena_module.ARENA_OF_THIS_PROCESS
-        handle = arena.handle(value) if arena is not None else None
-        if handle is not None:
-            return handle
-        if value.nbytes <= SMALL_TENSOR_BYTES:
-            return PipedTensor(value.contiguous())
-    return value
-
-
-def pipe_small_tensors(batch: Any) -> Any:
+def pipe_small_tensors(batch: Any, arena: BatchArena | None = None) -> Any:
     """In a worker: wrap small CPU tensors of a collated batch as :class:`PipedTensor`
-    and batches stacked in the worker's arena as :class:`ArenaHandle`."""
-    return _map_tensors(batch, _pipe)
+    and batches stacked in ``arena`` (this worker's) as :class:`ArenaHandle`."""
+
+    def pipe(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.device.type == "cpu" and not value.requires_grad:
+            handle = arena.handle(value) if arena is not None else None
+            if handle is not None:
+                return handle
+            if value.nbytes <= SMALL_TENSOR_BYTES:
+                return PipedTensor(value.contiguous())
+        return value
+
+    return _map_tensors(batch, pipe)
 
 
-def restore_tensors(batch: Any) -> Any:
+def restore_tensors(batch: Any, arena: BatchArena | None = None) -> Any:
     """In the training process: turn :class:`PipedTensor` and :class:`ArenaHandle` back
-    into tensors."""
+    into tensors; handles come from ``arena``, the one the batch's workers were given."""
 
     def restore(value: Any) -> Any:
-        return value.restore() if isinstance(value, (PipedTensor, ArenaHandle)) else value
+        if isinstance(value, ArenaHandle):
+            return value.restore(arena)
+        return value.restore() if isinstance(value, PipedTensor) else value
 
     return _map_tensors(batch, restore)
 
@@ -114,16 +121,16 @@ def _collate_tensors(batch: list[torch.Tensor], *, collate_fn_map: Any = None) -
         if elem.device.type == "cpu" and elem.layout == torch.strided and not elem.is_nested:
             if elem.numel() * elem.element_size() * len(batch) <= SMALL_TENSOR_BYTES:
                 return torch.stack(batch, 0)
-            arena = arena_module.ARENA_OF_THIS_PROCESS
+            arena = _COLLATING_INTO.get()
             if arena is not None and all(t.shape == elem.shape and t.dtype == elem.dtype for t in batch):
                 stacked = arena.stack(batch)
                 if stacked is not None:
                     return stacked
-    return collate_tensor_fn(batch, collate_fn_map=collate_fn_map)
+    return collate_tensors_as_torch(batch, collate_fn_map=collate_fn_map)
 
 
 def _collate_map() -> dict:
-    mapping = dict(default_collate_fn_map)
+    mapping = default_collate_map()
     mapping[torch.Tensor] = _collate_tensors
     try:
         from PIL import Image
@@ -138,15 +145,71 @@ _MAP = _collate_map()
 
 def default_collate(batch: list[Any]) -> Any:
     """Collate a batch of items as torch does, turning PIL images into tensors."""
-    return collate(batch, collate_fn_map=_MAP)
+    return collate_with_map(batch, _MAP)
+
+
+#: The arena of the :class:`WorkerCollate` call running in this context, for
+#: :func:`default_collate` (also when a user's collate function calls it): set by
+#: :meth:`BatchFastPath.collating` for the duration of one call, None otherwise.
+_COLLATING_INTO: ContextVar[BatchArena | None] = ContextVar("litdata_stream_collating_into", default=None)
+
+
+class BatchFastPath:
+    """The fast way a StreamingDataLoader's batches travel from its workers.
+
+    The loader makes one and hands it to the :class:`WorkerCollate` and the
+    ``WorkerSetup`` it gives the DataLoader, which copies both into every worker (``fork``
+    copies them, ``spawn``/``forkserver`` pickle them). Before each epoch's workers start,
+    :meth:`epoch` puts that epoch's arena on it, so every worker holds the arena of its
+    own loader iterator, whichever loader iterated last.
+    """
+
+    def __init__(self) -> None:
+        self.arena: BatchArena | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # An arena (shared mmap, fork locks) only ever reaches workers through fork.
+        return {"arena": None}
+
+    @contextlib.contextmanager
+    def epoch(self, num_workers: int, start_method: str) -> Iterator[BatchArena | None]:
+        """Around starting an epoch's workers: the arena they get (None where they cannot
+        use one), kept here only until they have started. The caller keeps it and passes
+        it to :func:`restore_tensors` for the batches of those workers."""
+        self.arena = new_arena(num_workers, start_method)
+        try:
+            yield self.arena
+        finally:
+            self.arena = None
+
+    def attach_worker(self, worker_id: int) -> None:
+        """In a worker, first thing: take this worker's slots of the epoch's arena."""
+        if self.arena is not None:
+            self.arena.attach_worker(worker_id)
+
+    @contextlib.contextmanager
+    def collating(self) -> Iterator[BatchArena | None]:
+        """Around a collate call in a worker: :func:`default_collate` stacks large batches
+        into this worker's arena."""
+        token = _COLLATING_INTO.set(self.arena)
+        try:
+            yield self.arena
+        finally:
+            _COLLATING_INTO.reset(token)
 
 
 class WorkerCollate:
-    """The collate a StreamingDataLoader runs: the user's, then small tensors wrapped for the pipe."""
+    """The collate a StreamingDataLoader runs: the user's, then tensors wrapped for the pipe."""
 
-    def __init__(self, collate_fn: Any) -> None:
+    def __init__(
+        self, collate_fn: Callable[[list[Any]], Any], fast_path: BatchFastPath | None = None
+    ) -> None:
         self.collate_fn = collate_fn
+        self.fast_path = fast_path if fast_path is not None else BatchFastPath()
 
     def __call__(self, batch: list[Any]) -> Any:
-        result = self.collate_fn(batch)
-        return pipe_small_tensors(result) if get_worker_info() is not None else result
+        if get_worker_info() is None:  # num_workers=0: the batch stays in this process
+            return self.collate_fn(batch)
+        with self.fast_path.collating() as arena:
+            result = self.collate_fn(batch)
+        return pipe_small_tensors(result, arena)

@@ -6,6 +6,10 @@ draw of d is the k-th sample of d's own plan for this rank). The same draws are 
 every rank, so all ranks yield the same number of samples. The sequence is then cut
 into batches and dealt to DataLoader workers exactly as for one dataset, which makes
 ``StreamingDataLoader`` state (epoch, batches consumed) enough to resume.
+
+The state nests each dataset's own state (its segment and the draws of it consumed), so
+a resume on another world size re-plans every dataset over what no rank has served and
+mixes the rest anew; on another batch size the same mixed sequence continues.
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ from torch.utils.data import IterableDataset
 
 from .dataset import StreamingDataset
 from .env import DistributedEnv, WorkerEnv
-from .plan import rank_share, worker_plan
-from .steering import LoaderSteered
+from .plan import RankPlan, num_batches
+from .resume import resolve_segment
+from .steering import LoaderSteered, Steering
+
+STATE_VERSION = 1
+STATE_TYPE = "CombinedStreamingDataset"
 
 
-def mix(lengths: Sequence[int], weights: Sequence[float], *, seed: int, epoch: int, iterate_over_all: bool) -> np.ndarray:
+def mix(lengths: Sequence[int], weights: Sequence[float], *, seed: int, epoch: int, iterate_over_all: bool,
+        replans: int = 0) -> np.ndarray:
     """Which dataset each position of the mixed sequence draws from.
 
     Draws follow ``weights`` among the datasets that still have samples. Without
@@ -32,7 +41,7 @@ def mix(lengths: Sequence[int], weights: Sequence[float], *, seed: int, epoch: i
     dataset; with it, an exhausted dataset leaves the draw and the others continue until
     all are exhausted.
     """
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, epoch & 0xFFFFFFFF, 23])
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, epoch & 0xFFFFFFFF, 23, *([replans] if replans else [])])
     remaining = np.asarray(lengths, dtype=np.int64).copy()
     weights_array = np.asarray(weights, dtype=np.float64)
     alive = (remaining > 0) & (weights_array > 0)
@@ -102,40 +111,152 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         for dataset in self.datasets:
             dataset.set_distributed_env(env)
 
-    def _plan(self, env: DistributedEnv) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        """(dataset of each position, draw number within it, each dataset's rank samples)."""
-        per_dataset = []
+    def set_num_workers(self, num_workers: int) -> None:
+        super().set_num_workers(num_workers)
         for dataset in self.datasets:
-            dataset.set_epoch(self.epoch)
-            dataset.set_batch_size(1)
-            per_dataset.append(dataset.rank_samples(env))
-        choices = mix([len(s) for s in per_dataset], self.weights, seed=self.seed, epoch=self.epoch,
-                      iterate_over_all=self.iterate_over_all)
-        draw = np.zeros(len(choices), dtype=np.int64)
+            dataset.set_num_workers(num_workers)
+
+    # -- the plan ----------------------------------------------------------------------
+    def _child_plans(self, steering: Steering) -> list[RankPlan]:
+        env = steering.env or self._env()
+        children = steering.children_intervals or (None,) * len(self.datasets)
+        return [
+            dataset.rank_plan(Steering(epoch=steering.epoch, batch_size=1, env=env, intervals=intervals,
+                                       epoch_set=True))
+            for dataset, intervals in zip(self.datasets, children)
+        ]
+
+    def _plan(self, steering: Steering) -> tuple[np.ndarray, list[RankPlan]]:
+        """(dataset drawn at each position of this rank's mixed sequence, each dataset's plan)."""
+        plans = self._child_plans(steering)
+        choices = mix([p.per_rank for p in plans], self.weights, seed=self.seed, epoch=steering.epoch,
+                      iterate_over_all=self.iterate_over_all, replans=steering.replans)
+        return choices, plans
+
+    def __len__(self) -> int:
+        steering = self._resolved_steering()
+        choices, _ = self._plan(steering)
+        return max(len(choices) - steering.first_sample, 0)
+
+    def batches_left(self) -> int:
+        """Batches of this rank's epoch still to come (after a resume point)."""
+        steering = self._resolved_steering()
+        return num_batches(len(self), steering.batch_size) - steering.first_batch
+
+    # -- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The mixture's position plus each dataset's own state (its draws consumed)."""
+        steering = self._resolved_steering()
+        env = steering.env or self._env()
+        choices, plans = self._plan(steering)
+        consumed = min(steering.first_sample + steering.first_batch * steering.batch_size, len(choices))
+        draws = np.bincount(choices[:consumed], minlength=len(self.datasets))
+        children = steering.children_intervals or (None,) * len(self.datasets)
+        states = []
+        for dataset, intervals, drawn in zip(self.datasets, children, draws.tolist()):
+            child = Steering(epoch=steering.epoch, batch_size=1, env=env, intervals=intervals, first_batch=drawn)
+            states.append(dataset.state_dict(child))
+        return {
+            "version": STATE_VERSION,
+            "type": STATE_TYPE,
+            "seed": self.seed,
+            "weights": list(self.weights),
+            "iterate_over_all": self.iterate_over_all,
+            "epoch": steering.epoch,
+            "world_size": env.world_size,
+            "replans": steering.replans,
+            "samples_consumed": consumed,
+            "datasets": states,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict` on the next iteration, on any topology."""
+        self.check_state(state)
+        self._steer(epoch=int(state["epoch"]), epoch_set=True)
+        self._pending_state = dict(state)
+
+    def check_state(self, state: dict[str, Any]) -> None:
+        """Refuse a state saved from another mixture (a clear ``ValueError``)."""
+        if not isinstance(state, dict) or state.get("type") != STATE_TYPE:
+            raise ValueError(f"not a {STATE_TYPE} state")
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown {STATE_TYPE} state version {state.get('version')!r}")
+        for key, now in (("seed", self.seed), ("weights", list(self.weights)),
+                         ("iterate_over_all", self.iterate_over_all)):
+            if state.get(key) != now:
+                raise ValueError(f"cannot resume: the state was saved with {key}={state.get(key)!r}, "
+                                 f"the mixture has {key}={now!r}")
+        if len(state["datasets"]) != len(self.datasets):
+            raise ValueError(f"cannot resume: the state mixes {len(state['datasets'])} datasets, "
+                             f"this mixture {len(self.datasets)}")
+        for dataset, child in zip(self.datasets, state["datasets"]):
+            dataset.check_state(child)
+
+    def resolve_resume(self) -> None:
+        """Turn a loaded state into this topology's plan (see ``StreamingDataset.resolve_resume``)."""
+        state = self.__dict__.pop("_pending_state", None)
+        if state is None:
+            return
+        env = self._env()
+        epoch = int(state["epoch"])
+        if int(state["world_size"]) == env.world_size:  # same shares: the same mix goes on
+            children = tuple(
+                None if c["intervals"] is None else tuple((int(a), int(b)) for a, b in c["intervals"])
+                for c in state["datasets"]
+            )
+            self._steer(epoch=epoch, children_intervals=children, replans=int(state["replans"]),
+                        first_sample=int(state["samples_consumed"]), first_batch=0, epoch_set=True)
+            return
+        children = []
+        for dataset, child in zip(self.datasets, state["datasets"]):
+            segment = dataset.rank_plan(Steering(epoch=epoch, batch_size=1, env=env, epoch_set=True)).segment
+            intervals, _ = resolve_segment(child, dataset.epoch_order(epoch).size, segment)
+            children.append(intervals)
+        self._steer(epoch=epoch, children_intervals=tuple(children), replans=int(state["replans"]) + 1,
+                    first_sample=0, first_batch=0, epoch_set=True)
+
+    def _resolved_steering(self) -> Steering:
+        self.resolve_resume()
+        return self._current_steering()
+
+    # -- iteration ---------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Any]:
+        self.resolve_resume()
+        worker = WorkerEnv.detect()
+        steering = self._start_iteration()
+        choices, plans = self._plan(steering)
+        size, start = steering.batch_size, steering.first_sample
+        total = num_batches(max(len(choices) - start, 0), size)
+        batches = range(steering.first_batch + worker.worker_id, total, max(worker.num_workers, 1))
+        draw = np.zeros(len(choices), dtype=np.int64)  # the k-th draw of its dataset
         for d in range(len(self.datasets)):
             hits = choices == d
             draw[hits] = np.arange(int(hits.sum()))
-        return choices, draw, per_dataset
 
-    def __len__(self) -> int:
-        choices, _, _ = self._plan(self._env())
-        return len(choices)
+        def positions_of(d: int) -> Iterator[np.ndarray]:
+            for j in batches:
+                span = slice(start + j * size, min(start + (j + 1) * size, len(choices)))
+                yield plans[d].stored_at(draw[span][choices[span] == d])
 
-    def __iter__(self) -> Iterator[Any]:
-        env, worker = self._env(), WorkerEnv.detect()
-        choices, draw, per_dataset = self._plan(env)
-        positions = rank_share(np.arange(len(choices)), world_size=1, rank=0, drop_last=False)
-        plan = worker_plan(positions, batch_size=self.batch_size, num_workers=worker.num_workers,
-                           worker_id=worker.worker_id, first_batch=self._start_iteration())
-        mine = plan.samples
-        streams = []
-        for d, dataset in enumerate(self.datasets):
-            wanted = per_dataset[d][draw[mine[choices[mine] == d]]]
-            streams.append(dataset._iterate(wanted))
-        return self._interleave(choices[mine].tolist(), streams)
+        def chunks_of(d: int) -> Iterator[int]:
+            seen: set[int] = set()
+            for j in batches:
+                span = slice(start + j * size, min(start + (j + 1) * size, len(choices)))
+                local = draw[span][choices[span] == d]
+                if len(local):
+                    for chunk in plans[d].order.chunks_for(plans[d].local_epoch_positions(local)):
+                        if chunk not in seen:
+                            seen.add(chunk)
+                            yield chunk
+
+        streams = [dataset.stream(positions_of(d), chunks_of(d), keep_open=plans[d].order.window_chunks)
+                   for d, dataset in enumerate(self.datasets)]
+        order = (int(d) for j in batches
+                 for d in choices[start + j * size : min(start + (j + 1) * size, len(choices))].tolist())
+        return self._interleave(order, streams)
 
     @staticmethod
-    def _interleave(order: list[int], streams: list[Iterator[Any]]) -> Iterator[Any]:
+    def _interleave(order: Iterator[int], streams: list[Iterator[Any]]) -> Iterator[Any]:
         try:
             for d in order:
                 yield next(streams[d])

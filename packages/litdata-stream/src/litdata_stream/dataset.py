@@ -9,9 +9,10 @@ chunks. Subclasses may override ``__getitem__``; iteration goes through it.
 
 from __future__ import annotations
 
+import math
 import os
-from bisect import bisect_right
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -30,12 +31,19 @@ from litdata_format.compression import decompress_item, sample_compressed
 
 from .cache import DEFAULT_MAX_CACHE_BYTES
 from .chunks import OpenChunks, Prefetcher
-from .env import DistributedEnv, WorkerEnv
-from .plan import Selection, chunk_offsets, full_selection, rank_samples, selection_indices, worker_plan
+from .env import WorkerEnv
+from .plan import RankPlan, Segment
 from .profiler import TRACER
+from .resume import check_dataset_state, dataset_identity, resolve_segment
+from .selection import Selection
+from .shuffle import check_algorithm, epoch_order
+from .shuffle.base import EpochOrder
 from .source import DatasetSource
-from .steering import LoaderSteered
+from .steering import LoaderSteered, Steering
 from .tokens import TokensLoader
+
+#: ``shuffle=True`` mixes items across blocks of this many chunks by default.
+DEFAULT_BLOCK_CHUNKS = 8
 
 
 def _check_fraction(name: str, value: float) -> float:
@@ -44,24 +52,11 @@ def _check_fraction(name: str, value: float) -> float:
     return float(value)
 
 
-def subsample_selection(selection: Selection, offsets: np.ndarray, fraction: float, seed: int) -> Selection:
-    """A fixed, seeded ``fraction`` of the selected items, grouped by chunk as before."""
-    indices = selection_indices(selection, offsets)
-    count = int(round(len(indices) * fraction))
-    chosen = np.sort(np.random.default_rng([seed & 0xFFFFFFFF, 7]).permutation(indices)[:count])
-    return group_by_chunk(chosen, offsets)
-
-
-def group_by_chunk(indices: np.ndarray, offsets: np.ndarray) -> Selection:
-    """Turn sorted global indices back into a per-chunk selection."""
-    if len(indices) == 0:
-        return []
-    chunks = np.searchsorted(offsets, indices, side="right") - 1
-    boundaries = np.flatnonzero(np.diff(chunks)) + 1
-    return [
-        (int(chunks[start]), group - offsets[chunks[start]])
-        for start, group in zip(np.concatenate([[0], boundaries]), np.split(indices, boundaries))
-    ]
+def _chunk_offsets(chunk_sizes: list[int]) -> np.ndarray:
+    """Global index of each chunk's first item."""
+    offsets = np.zeros(len(chunk_sizes) + 1, dtype=np.int64)
+    np.cumsum(np.asarray(chunk_sizes, dtype=np.int64), out=offsets[1:])
+    return offsets
 
 
 class StreamingDataset(LoaderSteered, IterableDataset):
@@ -72,7 +67,7 @@ class StreamingDataset(LoaderSteered, IterableDataset):
             ``s3://``, ``gs://`` or ``azure://`` URL.
         cache_dir: where chunks are cached (default ``$LITDATA_CACHE_DIR`` or the user cache).
         item_loader: ``TokensLoader(block_size)`` for token datasets; default: whole items.
-        shuffle: shuffle chunk order and items within chunks, anew each epoch.
+        shuffle: a new seeded order each epoch (see ``shuffle_algo``).
         drop_last: drop the samples that do not fill every rank's last batch; by default
             True under distributed training and False otherwise (ranks are then padded
             with repeated samples so that they all get the same number of batches).
@@ -83,6 +78,13 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         storage_options: passed to the storage backend (endpoint, credentials, ...).
         transform: applied to every item read.
         allow_pickle: allow decoding pickled values stored in the dataset.
+        shuffle_algo: ``"block"`` (default: items permuted across blocks of
+            ``shuffle_block_size`` items, several chunks, so batches mix chunks) or
+            ``"chunk"`` (chunks in random order, items shuffled within each: one chunk
+            open at a time, batches of one or two chunks).
+        shuffle_block_size: items per block of the block shuffle (default: 8 chunks'
+            worth; the dataset's size or more: a full permutation). Shrunk, with a
+            warning, when the chunks of a block would not fit ``max_cache_size``.
     """
 
     def __init__(
@@ -99,21 +101,28 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         storage_options: dict[str, Any] | None = None,
         transform: Callable[[Any], Any] | None = None,
         allow_pickle: bool = False,
+        shuffle_algo: str = "block",
+        shuffle_block_size: int | None = None,
     ) -> None:
         super().__init__()
         if item_loader is not None and not isinstance(item_loader, TokensLoader):
             raise TypeError(f"item_loader must be a TokensLoader or None, got {type(item_loader).__name__}")
         self.input_dir = os.fspath(input_dir)
+        self.max_cache_bytes = parse_size(max_cache_size)
         self.source = DatasetSource(
             input_dir,
             cache_dir=cache_dir,
-            max_cache_bytes=parse_size(max_cache_size),
+            max_cache_bytes=self.max_cache_bytes,
             storage_options=storage_options,
         )
         config = self.source.index.config
         assert config is not None
         self.item_loader = item_loader
         self.shuffle = bool(shuffle)
+        self.shuffle_algo = check_algorithm(shuffle_algo)
+        if shuffle_block_size is not None and (isinstance(shuffle_block_size, bool) or int(shuffle_block_size) < 1):
+            raise ValueError(f"shuffle_block_size must be a positive number of items, got {shuffle_block_size!r}")
+        self.shuffle_block_size = None if shuffle_block_size is None else int(shuffle_block_size)
         self.drop_last = drop_last
         self.seed = int(seed)
         self.max_pre_download = int(max_pre_download)
@@ -133,63 +142,60 @@ class StreamingDataset(LoaderSteered, IterableDataset):
             self._decoder = ItemDecoder(config.data_format, config.data_spec, allow_pickle=allow_pickle)
             sizes = [c.chunk_size for c in self.source.index.chunks]
         self._per_sample = sample_compressed(config.extra)
-        self._offsets = chunk_offsets(sizes)
-        self._offset_list = self._offsets.tolist()
-        self._selection = full_selection(sizes)
+        self._offsets = _chunk_offsets(sizes)
+        self._selection = Selection.full(sizes)
         if subsample != 1.0:
-            self._selection = subsample_selection(self._selection, self._offsets, _check_fraction("subsample", subsample), self.seed)
-        self._update_indices()
+            fraction = _check_fraction("subsample", subsample)
+            self._selection = self._selection.subsample(int(round(len(self._selection) * fraction)), self.seed)
         self._chunks = OpenChunks(self.source)
+        self._block_warned = False
         self._init_steering()
 
     # -- selection ---------------------------------------------------------------------
-    def _update_indices(self) -> None:
-        self._indices = selection_indices(self._selection, self._offsets)
-
     def _with_selection(self, selection: Selection) -> StreamingDataset:
         """A copy of this dataset over another selection (used by train_test_split)."""
         copy = object.__new__(type(self))
         copy.__dict__.update(self.__dict__)
         copy._selection = selection
-        copy._update_indices()
         copy._chunks = OpenChunks(self.source)
+        copy._steering = Steering()
         return copy
+
+    def selected_indices(self) -> np.ndarray:
+        """Global indices of the selected items in stored order (O(items): small datasets)."""
+        return self._selection.global_indices(self._offsets)
 
     # -- random access -----------------------------------------------------------------
     def __len__(self) -> int:
         """Samples this rank yields per epoch (all selected items in a single process)."""
-        env = self._env()
-        if env.world_size == 1 and not self._drop_last(env):
-            return len(self._indices)
-        total = len(self._indices)
-        if self._drop_last(env):
-            per_rank = total // env.world_size
-            return per_rank - per_rank % self.batch_size
-        return -(-total // env.world_size)
+        return self.rank_plan().per_rank
 
     @property
     def num_items(self) -> int:
         """Items selected (the whole dataset unless subsampled or split)."""
-        return len(self._indices)
+        return len(self._selection)
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self._indices)))]
+            return [self[i] for i in range(*index.indices(len(self._selection)))]
         if isinstance(index, (np.integer,)):
             index = int(index)
         if not isinstance(index, int):
             raise TypeError(f"dataset indices must be ints or slices, not {type(index).__name__}")
-        count = len(self._indices)
+        count = len(self._selection)
         if index < 0:
             index += count
         if not 0 <= index < count:
             raise IndexError(f"index {index} is out of range for a dataset of {count} items")
-        return self.read(int(self._indices[index]))
+        return self.read_item(*self._selection.locate(index))
 
     def read(self, global_index: int) -> Any:
-        """The stored item (or token block) at ``global_index``, transformed."""
-        number = bisect_right(self._offset_list, global_index) - 1
-        within = global_index - self._offset_list[number]
+        """The stored item (or token block) at ``global_index`` of the whole dataset, transformed."""
+        number = int(np.searchsorted(self._offsets, global_index, side="right")) - 1
+        return self.read_item(number, global_index - int(self._offsets[number]))
+
+    def read_item(self, number: int, within: int) -> Any:
+        """Item ``within`` of chunk ``number``, decoded and transformed."""
         if TRACER.enabled:
             with TRACER.span("read", chunk=number):
                 chunk = self._chunks.get(number)
@@ -220,52 +226,131 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         array = np.frombuffer(chunk.buffer, dtype=self._dtype, count=block, offset=start)
         return torch.from_numpy(array)
 
+    # -- the plan ----------------------------------------------------------------------
+    def _drop_last(self, world_size: int) -> bool:
+        return self.drop_last if self.drop_last is not None else world_size > 1
+
+    def block_size(self) -> int:
+        """Items per block of the block shuffle, within the cache budget."""
+        selection = self._selection
+        mean_items = max(len(selection) / max(selection.num_parts, 1), 1.0)
+        requested = self.shuffle_block_size or int(math.ceil(DEFAULT_BLOCK_CHUNKS * mean_items))
+        if all(self.source.reads_in_place(int(c)) for c in (selection.chunk[:1].tolist() or [0])):
+            return requested  # read in place: no cache to fill
+        chunks = self.source.index.chunks
+        mean_bytes = sum(c.chunk_bytes for c in chunks) / max(len(chunks), 1)
+        local_ranks = max(int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1), 1)
+        prefetched = self.max_pre_download * max(self.num_workers, 1)
+        fits = int(self.max_cache_bytes // max(mean_bytes * local_ranks, 1)) - prefetched - 1
+        window = math.ceil(requested / mean_items) + 1
+        if window <= max(fits, 1):
+            return requested
+        shrunk = max(int(max(fits - 1, 1) * mean_items), 1)
+        if not self._block_warned:
+            self._block_warned = True
+            warnings.warn(
+                f"{self.input_dir}: a shuffle block of {requested} items spans {window} chunks, more than "
+                f"max_cache_size={self.max_cache_bytes} bytes holds next to the prefetched chunks; "
+                f"using blocks of {shrunk} items (fewer chunks mixed per batch)",
+                stacklevel=2,
+            )
+        return shrunk
+
+    def epoch_order(self, epoch: int | None = None) -> EpochOrder:
+        """The order of the selected items in ``epoch`` (default: the current one)."""
+        return epoch_order(self._selection, shuffle=self.shuffle, algorithm=self.shuffle_algo, seed=self.seed,
+                           epoch=self.epoch if epoch is None else epoch, block_size=self.block_size())
+
+    def rank_plan(self, steering: Steering | None = None) -> RankPlan:
+        """This rank's plan for the epoch of ``steering`` (default: the current steering)."""
+        steering = steering or self._current_steering()
+        env = steering.env or self._env()
+        segment = Segment(env.world_size, steering.batch_size, self._drop_last(env.world_size), steering.intervals)
+        return RankPlan(self.epoch_order(steering.epoch), segment, env.rank)
+
+    def rank_samples(self) -> np.ndarray:
+        """This rank's stored positions for the current epoch, in order (O(samples): tests)."""
+        return self.rank_plan().samples()
+
+    # -- state ---------------------------------------------------------------------------
+    def batches_left(self) -> int:
+        """Batches of this rank's epoch still to come (after a resume point)."""
+        self.resolve_resume()
+        return self.rank_plan().num_batches - self._current_steering().first_batch
+
+    def check_state(self, state: dict[str, Any]) -> None:
+        """Refuse a state saved from another dataset or order (a clear ``ValueError``)."""
+        check_dataset_state(self, state)
+
+    def state_dict(self, steering: Steering | None = None) -> dict[str, Any]:
+        """Where this dataset's epoch stands, as plain Python: the epoch, the segment being
+        served (topology and positions) and the batches of it already consumed."""
+        self.resolve_resume()
+        steering = steering or self._current_steering()
+        env = steering.env or self._env()
+        return {
+            **dataset_identity(self),
+            "epoch": steering.epoch,
+            "world_size": env.world_size,
+            "batch_size": steering.batch_size,
+            "drop_last": self._drop_last(env.world_size),
+            "intervals": None if steering.intervals is None else [list(i) for i in steering.intervals],
+            "batches_consumed": steering.first_batch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict` on the next iteration, on any topology."""
+        check_dataset_state(self, state)
+        self._steer(epoch=int(state["epoch"]), epoch_set=True)
+        self._pending_state = dict(state)
+
+    def resolve_resume(self) -> None:
+        """Turn a loaded state into this topology's plan (the loader calls this once the
+        batch size and the rank are known; iteration does it by itself)."""
+        state = self.__dict__.pop("_pending_state", None)
+        if state is None:
+            return
+        env = self._env()
+        intervals, first_batch = resolve_segment(
+            state, self.epoch_order(int(state["epoch"])).size,
+            Segment(env.world_size, self.batch_size, self._drop_last(env.world_size)),
+        )
+        self._steer(epoch=int(state["epoch"]), intervals=intervals, first_batch=first_batch, epoch_set=True)
+
     # -- iteration ---------------------------------------------------------------------
-    def _drop_last(self, env: DistributedEnv) -> bool:
-        return self.drop_last if self.drop_last is not None else env.world_size > 1
-
-    def rank_samples(self, env: DistributedEnv | None = None) -> np.ndarray:
-        """This rank's samples for the current epoch, in order, as positions in ``self``."""
-        env = env or self._env()
-        samples = rank_samples(
-            self._selection,
-            self._offsets,
-            seed=self.seed,
-            epoch=self.epoch,
-            shuffle=self.shuffle,
-            world_size=env.world_size,
-            rank=env.rank,
-            drop_last=self._drop_last(env),
-            batch_size=self.batch_size,
-        )
-        return np.searchsorted(self._indices, samples)
-
     def __iter__(self) -> Iterator[Any]:
+        self.resolve_resume()
         worker = WorkerEnv.detect()
-        positions = self.rank_samples()
-        plan = worker_plan(
-            positions,
-            batch_size=self.batch_size,
-            num_workers=worker.num_workers,
-            worker_id=worker.worker_id,
-            first_batch=self._start_iteration(),
-        )
-        return self._iterate(plan.samples)
+        steering = self._start_iteration()
+        plan = self.rank_plan(steering)
+        batches = plan.worker_batches(worker.num_workers, worker.worker_id, steering.first_batch)
+        return self.stream((plan.batch(j) for j in batches), plan.chunk_stream(batches),
+                           keep_open=plan.order.window_chunks)
 
-    def _iterate(self, positions: np.ndarray) -> Iterator[Any]:
-        global_indices = self._indices[positions]
-        chunk_numbers = np.searchsorted(self._offsets, global_indices, side="right") - 1
-        first_use = np.unique(chunk_numbers, return_index=True)[1]
-        order = chunk_numbers[np.sort(first_use)].tolist()
-        rank_in_order = {number: i for i, number in enumerate(order)}
-        prefetcher = Prefetcher(self.source, order, self.max_pre_download)
+    def stream(self, positions: Iterable[np.ndarray], chunk_order: Iterable[int], keep_open: int = 1) -> Iterator[Any]:
+        """Read the stored positions of ``positions`` (arrays, lazily), prefetching ``chunk_order``."""
+        self._chunks.keep_open = max(keep_open, 1)
+        prefetcher = Prefetcher(self.source, chunk_order, self.max_pre_download)
+        selection = self._selection
+        direct = type(self).__getitem__ is StreamingDataset.__getitem__
         try:
             current = -1
-            for position, number in zip(positions.tolist(), chunk_numbers.tolist()):
-                if number != current:
-                    current = number
-                    prefetcher.advance(rank_in_order[number])
-                yield self[position]
+            for batch in positions:
+                parts = selection.part_of(batch)
+                chunks = selection.chunk[parts].tolist()
+                if direct:
+                    withins = selection.within(batch, parts).tolist()
+                    for number, within in zip(chunks, withins):
+                        if number != current:
+                            current = number
+                            prefetcher.reading(number)
+                        yield self.read_item(number, within)
+                else:  # a subclass's __getitem__ reads each item
+                    for position, number in zip(batch.tolist(), chunks):
+                        if number != current:
+                            current = number
+                            prefetcher.reading(number)
+                        yield self[position]
         finally:
             prefetcher.stop()
 

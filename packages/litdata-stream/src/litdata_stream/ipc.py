@@ -12,16 +12,20 @@ megabytes of bytes (raw images) and the training process has little else to do:
   per 4 KB of it. :class:`ReusedBufferReader` reads every message straight into one
   buffer kept for the next (raw images, warm cache: about 11,000 -> 19,000 images/s).
 
-Where either is not possible (not Linux, not a plain pipe), nothing changes.
+Where either is not possible (not Linux, not a plain pipe), nothing changes; an iterator
+without workers has no result pipe. The queue's internals are reached through
+:mod:`litdata_stream.torch_private`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import struct
 import threading
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.queues import Queue
+
+from .torch_private import queue_reader, replace_queue_receiver, worker_result_queue
 
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, which older Pythons lack
 #: Messages larger than this get a buffer of their own instead of growing the kept one.
@@ -36,17 +40,30 @@ def _max_pipe_size() -> int:
         return 0
 
 
-def widen_result_pipe(iterator: Any) -> None:
-    """Enlarge the result pipe of a multi-process DataLoader iterator, if possible."""
-    queue = getattr(iterator, "_worker_result_queue", None)
-    reader = getattr(queue, "_reader", None)
+def _result_pipe(iterator: object) -> tuple[Queue, Connection] | None:
+    """The result queue of ``iterator`` and the reading end of its pipe; None without
+    workers or where it is not a plain pipe (on POSIX the reader is always a ``Connection``)."""
+    queue = worker_result_queue(iterator)
+    if queue is None:
+        return None
+    reader = queue_reader(queue)
+    return (queue, reader) if isinstance(reader, Connection) else None
+
+
+def widen_result_pipe(iterator: object) -> bool:
+    """Enlarge the result pipe of a multi-process DataLoader iterator, if the system allows;
+    False where it was left as it is."""
+    pipe = _result_pipe(iterator)
     size = _max_pipe_size()
-    if reader is None or size <= 65536:
-        return
-    with contextlib.suppress(ImportError, OSError, ValueError, AttributeError):
+    if pipe is None or size <= 65536:
+        return False
+    try:
         import fcntl
 
-        fcntl.fcntl(reader.fileno(), _F_SETPIPE_SZ, size)
+        fcntl.fcntl(pipe[1].fileno(), _F_SETPIPE_SZ, size)
+    except (ImportError, OSError, ValueError):  # not Linux, or a pipe this process may not widen
+        return False
+    return True
 
 
 class ReusedBufferReader:
@@ -95,16 +112,17 @@ class ReusedBufferReader:
         return view
 
 
-def read_results_into_reused_buffer(iterator: Any) -> bool:
+def read_results_into_reused_buffer(iterator: object) -> bool:
     """Make a multi-process DataLoader iterator read its results through a
-    :class:`ReusedBufferReader`; False where its result queue is not a plain pipe."""
-    queue = getattr(iterator, "_worker_result_queue", None)
-    reader = getattr(queue, "_reader", None)
-    if reader is None or not hasattr(os, "readv") or type(reader).__name__ != "Connection":
+    :class:`ReusedBufferReader`; False without workers or where its result queue is not a
+    plain pipe."""
+    pipe = _result_pipe(iterator)
+    if pipe is None or not hasattr(os, "readv"):
         return False
+    queue, reader = pipe
     try:
         fd = reader.fileno()
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # already closed
         return False
-    queue._recv_bytes = ReusedBufferReader(fd)
+    replace_queue_receiver(queue, ReusedBufferReader(fd))
     return True

@@ -10,20 +10,20 @@ uninterrupted run would have yielded, for any ``num_workers``.
 from __future__ import annotations
 
 import multiprocessing as mp
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch.utils.data import DataLoader
 
-from .arena import new_arena
-from .collate import WorkerCollate, default_collate, restore_tensors
+from .collate import BatchFastPath, WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
 from .ipc import read_results_into_reused_buffer, widen_result_pipe
 from .profiler import Profiler, TracedCollate
+from .steering import SteeringChannel
+from .torch_private import end_worker_threads
 from .workers import WorkerSetup
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def _end_worker_threads(iterator: Any, timeout: float = 5.0) -> None:
@@ -34,15 +34,9 @@ def _end_worker_threads(iterator: Any, timeout: float = 5.0) -> None:
     A process that forks while one of its threads is ending can leave the child stuck
     for ever inside CPython 3.11's fork handling (seen: a worker hung in
     PyOS_AfterFork_Child), so those threads are joined before this iteration returns.
+    With ``num_workers=0`` there are neither workers nor feeder threads.
     """
-    shutdown = getattr(iterator, "_shutdown_workers", None)
-    if shutdown is None:  # num_workers=0: no workers, no feeder threads
-        return
-    shutdown()
-    for queue in getattr(iterator, "_index_queues", []):
-        thread = getattr(queue, "_thread", None)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+    end_worker_threads(iterator, timeout)
 
 
 class StreamingDataLoader(DataLoader):
@@ -63,8 +57,11 @@ class StreamingDataLoader(DataLoader):
             raise TypeError(
                 f"StreamingDataLoader needs a StreamingDataset or CombinedStreamingDataset, got {type(dataset).__name__}"
             )
-        if kwargs.get("persistent_workers"):
-            raise ValueError("persistent_workers=True is not supported: each epoch starts workers with the epoch's plan")
+        if kwargs.get("in_order") is False:
+            raise ValueError(
+                "in_order=False is not supported: the epoch plan deals batches to workers in turn, and an exact "
+                "resume needs them back in that order"
+            )
         if kwargs.get("sampler") is not None or kwargs.get("batch_sampler") is not None:
             raise ValueError("a StreamingDataLoader plans its own batches: remove sampler/batch_sampler")
         if shuffle is not None:
@@ -77,9 +74,12 @@ class StreamingDataLoader(DataLoader):
             batch_size=batch_size,
             num_workers=num_workers,
             collate_fn=WorkerCollate(
-                TracedCollate(collate_fn or default_collate) if self._profiler else (collate_fn or default_collate)
+                TracedCollate(collate_fn or default_collate) if self._profiler else (collate_fn or default_collate),
+                fast_path := BatchFastPath(),  # the batch fast path, carried into the workers by both
             ),
-            worker_init_fn=WorkerSetup(self._profiler.worker_init if self._profiler else None, kwargs.pop("worker_init_fn", None)),
+            worker_init_fn=WorkerSetup(
+                fast_path, self._profiler.worker_init if self._profiler else None, kwargs.pop("worker_init_fn", None)
+            ),
             **kwargs,
         )
         self.current_epoch = 0
@@ -87,30 +87,42 @@ class StreamingDataLoader(DataLoader):
         self._started = False
         self._finished = False
         self._restored: dict[str, Any] | None = None
+        if self.persistent_workers and num_workers > 0:  # workers that outlive an epoch read its steering here
+            dataset.attach_channel(SteeringChannel(self.multiprocessing_context))
 
     def __iter__(self) -> Iterator[Any]:
+        dataset = self.dataset
+        dataset.set_distributed_env(DistributedEnv.detect())  # workers cannot see the process group
         if self._restored is not None:
             state, self._restored = self._restored, None
             self.current_epoch = state["epoch"]
-            consumed = state["batches_consumed"]
             if state["finished"]:
                 self.current_epoch += 1
-                consumed = 0
+            dataset.set_epoch(self.current_epoch)
+            if not state["finished"]:
+                if "dataset" in state:
+                    dataset.load_state_dict(state["dataset"])
+                    dataset.resolve_resume()
+                else:  # a state of the first release: same topology, checked on load
+                    dataset.resume_from(state["batches_consumed"])
+                if dataset.batches_left() <= 0:  # saved after the epoch's last batch
+                    self.current_epoch += 1
+                    dataset.set_epoch(self.current_epoch)
         else:
             if self._started:
                 self.current_epoch += 1
-            consumed = 0
-        self.dataset.set_epoch(self.current_epoch)
-        self.dataset.resume_from(consumed)
-        if hasattr(self.dataset, "set_distributed_env"):  # workers cannot see the process group
-            self.dataset.set_distributed_env(DistributedEnv.detect())
+            dataset.set_epoch(self.current_epoch)
+            dataset.resume_from(0)
+        consumed = dataset._current_steering().first_batch
+        dataset.publish_steering()
         self._consumed = consumed
         self._started = True
         self._finished = False
         context = self.multiprocessing_context
-        arena = new_arena(  # noqa: F841 - referenced until the iterator ends: its handles look it up
-            self.num_workers, context.get_start_method() if context else mp.get_start_method())
-        iterator = super().__iter__()
+        start_method = context.get_start_method() if context else mp.get_start_method()
+        fast_path: BatchFastPath = self.collate_fn.fast_path  # the one WorkerCollate and WorkerSetup carry
+        with fast_path.epoch(self.num_workers, start_method) as arena:  # the workers start (fork) here
+            iterator = super().__iter__()
         widen_result_pipe(iterator)
         read_results_into_reused_buffer(iterator)
         profiler = self._profiler
@@ -118,19 +130,28 @@ class StreamingDataLoader(DataLoader):
         try:
             for batch in iterator:
                 if piped:
-                    batch = restore_tensors(batch)
+                    batch = restore_tensors(batch, arena)
                 self._consumed += 1
                 if profiler is not None:
                     profiler.batch_done(self._consumed)
                 yield batch
             self._finished = True
         finally:
-            _end_worker_threads(iterator)
+            if not self.persistent_workers:  # persistent workers stay for the next epoch
+                _end_worker_threads(iterator)
 
     def state_dict(self) -> dict[str, Any]:
-        """Where the stream stands, as plain Python (``torch.save`` stores it)."""
+        """Where the stream stands, as plain Python (``torch.save`` stores it).
+
+        The loader's own counters plus its dataset's state (which nests the states of
+        mixed datasets): enough, from any one rank, to resume every rank of another
+        world size, batch size or number of workers.
+        """
         env = DistributedEnv.detect()
         dataset = self.dataset
+        if self._restored is not None:  # loaded and not iterated yet: hand the same state on
+            return dict(self._restored)
+        dataset.resume_from(self._consumed)
         return {
             "version": STATE_VERSION,
             "epoch": self.current_epoch,
@@ -142,24 +163,31 @@ class StreamingDataLoader(DataLoader):
             "rank": env.rank,
             "seed": getattr(dataset, "seed", None),
             "shuffle": getattr(dataset, "shuffle", None),
+            "dataset": dataset.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume from :meth:`state_dict` on the next iteration."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unknown StreamingDataLoader state version {state.get('version')!r}")
-        env = DistributedEnv.detect()
-        for key, now in (("batch_size", self.batch_size), ("world_size", env.world_size)):
-            if state[key] != now:
-                raise ValueError(
-                    f"cannot resume: the state was saved with {key}={state[key]}, this loader has {key}={now}"
-                )
+        """Resume from :meth:`state_dict` on the next iteration (any topology for states of
+        this release; states of the first release resume on the same topology)."""
+        version = state.get("version") if isinstance(state, dict) else None
+        if version not in (1, STATE_VERSION):
+            raise ValueError(f"unknown StreamingDataLoader state version {version!r}")
+        if version == 1:
+            env = DistributedEnv.detect()
+            for key, now in (("batch_size", self.batch_size), ("world_size", env.world_size)):
+                if state[key] != now:
+                    raise ValueError(
+                        f"cannot resume: the state was saved with {key}={state[key]}, this loader has {key}={now} "
+                        "(states of the first release resume only on the same topology)"
+                    )
         for key in ("seed", "shuffle"):
             if state.get(key) is not None and state[key] != getattr(self.dataset, key, None):
                 raise ValueError(
                     f"cannot resume: the state was saved with {key}={state[key]!r}, "
                     f"the dataset has {key}={getattr(self.dataset, key, None)!r}"
                 )
+        if "dataset" in state and not state["finished"]:
+            self.dataset.check_state(state["dataset"])  # a wrong dataset fails here, not at the next epoch
         self._restored = dict(state)
         self.current_epoch = state["epoch"]
         self._consumed = state["batches_consumed"]

@@ -2,17 +2,16 @@
 
 Chunks are shuffled with the seed and their items laid out in that order; the sequence is
 cut at the requested sizes. Each split therefore holds whole chunks (but at its two
-boundaries), so streaming one split downloads only its own chunks.
+boundaries), so streaming one split downloads only its own chunks, and a split costs a
+few numbers per chunk, whatever the number of items.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from .dataset import StreamingDataset, group_by_chunk
-from .plan import selection_indices
+from .dataset import StreamingDataset
+from .selection import seeded_rng
 
 
 def train_test_split(dataset: StreamingDataset, splits: Sequence[float], seed: int = 42) -> list[StreamingDataset]:
@@ -25,15 +24,12 @@ def train_test_split(dataset: StreamingDataset, splits: Sequence[float], seed: i
     if sum(fractions) > 1 + 1e-9:
         raise ValueError(f"the splits add up to {sum(fractions)}, more than 1")
     selection = dataset._selection
-    order = np.random.default_rng([seed & 0xFFFFFFFF, 11]).permutation(len(selection))
-    shuffled = [selection[i] for i in order]
-    sequence = selection_indices(shuffled, dataset._offsets)
-    total = len(sequence)
+    order = seeded_rng(seed, 11).permutation(selection.num_parts)
+    total = len(selection)
     results = []
     start = 0
     for fraction in fractions:
         count = int(total * fraction + 1e-9)
-        part = np.sort(sequence[start : start + count])
+        results.append(dataset._with_selection(selection.take(order, start, start + count)))
         start += count
-        results.append(dataset._with_selection(group_by_chunk(part, dataset._offsets)))
     return results

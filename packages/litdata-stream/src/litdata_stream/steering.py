@@ -1,53 +1,147 @@
 """What a loader tells a streaming dataset before each epoch: the settings its plan needs.
 
-``StreamingDataLoader`` calls these on its dataset in the training process, before the
-DataLoader copies the dataset into its workers: the epoch, the batch size, how many
-batches of the epoch were already consumed (resume), and the rank and world size (the
-workers cannot see the process group).
+``StreamingDataLoader`` sets these on its dataset in the training process: the epoch,
+the batch size, the batch to start at, a saved state to resume from, and the rank and
+world size (workers cannot see the process group). They travel to DataLoader workers in
+one picklable :class:`Steering` value: copied into the workers with the dataset when
+they start, or, for persistent workers that outlive an epoch, read from a
+:class:`SteeringChannel` of shared memory each time a worker starts an epoch.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing as mp
+import pickle
+import struct
+from dataclasses import dataclass
+from typing import Any
+
 from .env import DistributedEnv
 
 
+@dataclass(frozen=True)
+class Steering:
+    """The per-epoch settings of a dataset that follows the epoch plan."""
+
+    epoch: int = 0
+    batch_size: int = 1
+    first_batch: int = 0
+    env: DistributedEnv | None = None
+    #: The epoch positions left to serve (None: the whole epoch), set by a resume that
+    #: changed the topology; the segment of the plan for the current topology.
+    intervals: tuple[tuple[int, int], ...] | None = None
+    #: Mixing only: how many times this epoch was re-planned, and the position of the
+    #: mixed sequence to start at.
+    replans: int = 0
+    first_sample: int = 0
+    children_intervals: tuple[tuple[tuple[int, int], ...] | None, ...] | None = None
+    #: Whether a loader set the epoch (plain iteration moves to the next epoch by itself).
+    epoch_set: bool = False
+
+
+class SteeringChannel:
+    """Shared memory through which persistent DataLoader workers learn each epoch's steering.
+
+    The training process writes before it starts an epoch (while the workers wait for
+    their next indices); a worker reads when its iteration starts. Created before the
+    workers start, so that it reaches them with fork, spawn and forkserver alike.
+    """
+
+    CAPACITY = 1 << 20
+
+    def __init__(self, context: Any = None) -> None:
+        self._buffer = (context or mp).RawArray("B", self.CAPACITY)
+
+    def write(self, steering: Steering) -> None:
+        data = pickle.dumps(steering)
+        if len(data) + 8 > self.CAPACITY:
+            raise ValueError(f"the epoch's steering takes {len(data)} bytes, more than {self.CAPACITY}")
+        view = memoryview(self._buffer).cast("B")
+        view[8 : 8 + len(data)] = data
+        view[:8] = struct.pack("<Q", len(data))
+
+    def read(self) -> Steering | None:
+        view = memoryview(self._buffer).cast("B")
+        (size,) = struct.unpack("<Q", bytes(view[:8]))
+        return pickle.loads(bytes(view[8 : 8 + size])) if size else None
+
+
 class LoaderSteered:
-    """Mixin holding the per-epoch settings of a dataset that follows the epoch plan."""
+    """Mixin holding the steering of a dataset that follows the epoch plan."""
 
     def _init_steering(self) -> None:
-        self.epoch = 0
-        self._epoch_set = False
-        self.batch_size = 1
+        self._steering = Steering()
+        self._channel: SteeringChannel | None = None
         self.num_workers = 0
-        self._first_batch = 0
-        self.distributed_env: DistributedEnv | None = None
+
+    def _steer(self, **changes: Any) -> None:
+        self._steering = dataclasses.replace(self._steering, **changes)
+
+    @property
+    def epoch(self) -> int:
+        return self._current_steering().epoch
+
+    @property
+    def batch_size(self) -> int:
+        return self._steering.batch_size
+
+    @property
+    def distributed_env(self) -> DistributedEnv | None:
+        return self._steering.env
 
     def set_epoch(self, epoch: int) -> None:
-        """Use ``epoch``'s order on the next iteration (the loader calls this every epoch)."""
-        self.epoch = int(epoch)
-        self._epoch_set = True
+        """Use ``epoch``'s order on the next iteration (the loader calls this every epoch).
+
+        Another epoch than the current one starts whole: a resume point is forgotten."""
+        if int(epoch) != self._steering.epoch:
+            self._steer(epoch=int(epoch), epoch_set=True, first_batch=0, intervals=None, replans=0, first_sample=0,
+                        children_intervals=None)
+        else:
+            self._steer(epoch_set=True)
 
     def set_batch_size(self, batch_size: int) -> None:
-        self.batch_size = int(batch_size)
+        self._steer(batch_size=int(batch_size))
 
     def set_num_workers(self, num_workers: int) -> None:
         self.num_workers = int(num_workers)
 
     def resume_from(self, batches_consumed: int) -> None:
         """Start the next iteration after ``batches_consumed`` batches of the current epoch."""
-        self._first_batch = int(batches_consumed)
+        self._steer(first_batch=int(batches_consumed))
 
     def set_distributed_env(self, env: DistributedEnv | None) -> None:
         """Pin the rank and world size for the next iterations (None: detect them)."""
-        self.distributed_env = env
+        self._steer(env=env)
+
+    def attach_channel(self, channel: SteeringChannel | None) -> None:
+        """Read the steering from ``channel`` in workers (persistent workers)."""
+        self._channel = channel
+
+    def publish_steering(self) -> None:
+        """Send the current steering to persistent workers (before an epoch starts)."""
+        if self._channel is not None:
+            self._channel.write(self._steering)
+
+    def _current_steering(self) -> Steering:
+        if self._channel is not None:
+            from torch.utils.data import get_worker_info
+
+            if get_worker_info() is not None:
+                steering = self._channel.read()
+                if steering is not None:
+                    return steering
+        return self._steering
 
     def _env(self) -> DistributedEnv:
-        return self.distributed_env or DistributedEnv.detect()
+        return self._current_steering().env or DistributedEnv.detect()
 
-    def _start_iteration(self) -> int:
-        """The batch to start at; afterwards the next plain iteration is a new epoch."""
-        first = self._first_batch
-        if not self._epoch_set:  # iterated without a loader: the next pass is a new epoch
-            self.epoch += 1
-        self._first_batch = 0
-        return first
+    def _start_iteration(self) -> Steering:
+        """The steering of the iteration starting now; the next plain one is a new epoch."""
+        steering = self._current_steering()
+        if not steering.epoch_set:  # iterated without a loader: the next pass is a new epoch
+            self._steer(epoch=steering.epoch + 1, first_batch=0, intervals=None, replans=0, first_sample=0,
+                        children_intervals=None)
+        else:
+            self._steer(first_batch=0)
+        return steering

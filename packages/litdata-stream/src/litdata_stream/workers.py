@@ -19,7 +19,7 @@ import os
 import platform
 from collections.abc import Callable
 
-from . import arena as arena_module
+from .collate import BatchFastPath
 
 #: Freed heap memory a worker keeps for the next samples instead of returning it.
 KEEP_FREE_BYTES = 64 * 1024 * 1024
@@ -51,16 +51,17 @@ def tune_malloc_for_samples() -> bool:
 
 class WorkerSetup:
     """The ``worker_init_fn`` of a StreamingDataLoader: tune malloc, take this worker's
-    slots of the epoch's batch arena, then run the other init functions."""
+    slots of the epoch's batch arena (from the loader's ``fast_path``), then run the other
+    init functions."""
 
-    def __init__(self, *then: Callable[[int], object] | None) -> None:
+    def __init__(self, fast_path: BatchFastPath | None, *then: Callable[[int], object] | None) -> None:
+        self.fast_path = fast_path
         self.then = [fn for fn in then if fn is not None]
 
     def __call__(self, worker_id: int) -> None:
         global TUNED
         TUNED = tune_malloc_for_samples()
-        arena = arena_module.ARENA_OF_THIS_PROCESS
-        if arena is not None:
-            arena.attach_worker(worker_id)
+        if self.fast_path is not None:
+            self.fast_path.attach_worker(worker_id)
         for fn in self.then:
             fn(worker_id)
