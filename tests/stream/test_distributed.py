@@ -8,19 +8,16 @@ check.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from collections import Counter
 
 import pytest
 
 from litdata_format import write_dataset
+
+from .ranks import rank_env, run_ranks
 
 N = 103  # not a multiple of the world size nor of any batch size below
 WORLD = 2
@@ -45,6 +42,7 @@ RANK_SCRIPT = textwrap.dedent(
     def main():
         rank, world, port, data, out, scenarios, extra = (int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4],
                                                           sys.argv[5], json.loads(sys.argv[6]), json.loads(sys.argv[7]))
+        out = out.format(rank=rank)
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
 
         def ids(batch):
@@ -130,14 +128,6 @@ RANK_SCRIPT = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 SMALL = 31
 
 
@@ -158,33 +148,10 @@ def two_rank_run(tmp_path_factory, s3_server):
              "max_cache_size": 6 * max(c.chunk_bytes for c in index.chunks)}
     script = tmp / "rank.py"
     script.write_text(RANK_SCRIPT)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env["LITDATA_CACHE_DIR"] = str(tmp / "cache")
-    procs, outs = [], []
-    for rank in range(WORLD):
-        out = tmp / f"rank{rank}.json"
-        outs.append(out)
-        argv = [sys.executable, str(script), str(rank), str(WORLD), str(port), str(data), str(out),
-                json.dumps(SCENARIOS), json.dumps(extra)]
-        # Output to a file, not a pipe: a stuck DataLoader worker left behind by a rank
-        # would hold a pipe open and hang the test instead of failing it.
-        with open(tmp / f"rank{rank}.log", "w") as log:
-            procs.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-    deadline = time.monotonic() + 240
-    try:  # a rank that fails leaves the other waiting in a collective: stop it too
-        while any(proc.poll() is None for proc in procs) and time.monotonic() < deadline:
-            if any(proc.poll() not in (None, 0) for proc in procs):
-                break
-            time.sleep(0.1)
-    finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # the rank and any worker it left behind
-            proc.wait()
-        logs = [(tmp / f"rank{rank}.log").read_text() for rank in range(WORLD)]
-    for rank, proc in enumerate(procs):
-        assert proc.returncode == 0, f"rank {rank} failed:\n{logs[rank][-4000:]}"
+    env = rank_env(tmp / "cache")
+    outs = [tmp / f"rank{rank}.json" for rank in range(WORLD)]
+    run_ranks(script, WORLD, [str(data), str(tmp / "rank{rank}.json"), json.dumps(SCENARIOS), json.dumps(extra)],
+              env, tmp)
     results = [json.loads(out.read_text()) for out in outs]
     results[0]["cache_dir"] = env["LITDATA_CACHE_DIR"]
     results[0]["max_cache_size"] = extra["max_cache_size"]

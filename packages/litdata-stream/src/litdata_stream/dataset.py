@@ -148,6 +148,8 @@ class StreamingDataset(LoaderSteered, IterableDataset):
             fraction = _check_fraction("subsample", subsample)
             self._selection = self._selection.subsample(int(round(len(self._selection) * fraction)), self.seed)
         self._chunks = OpenChunks(self.source)
+        chunks = self.source.index.chunks
+        self._mean_chunk_bytes = sum(c.chunk_bytes for c in chunks) / max(len(chunks), 1)
         self._block_warned = False
         self._init_steering()
 
@@ -237,21 +239,22 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         requested = self.shuffle_block_size or int(math.ceil(DEFAULT_BLOCK_CHUNKS * mean_items))
         if all(self.source.reads_in_place(int(c)) for c in (selection.chunk[:1].tolist() or [0])):
             return requested  # read in place: no cache to fill
-        chunks = self.source.index.chunks
-        mean_bytes = sum(c.chunk_bytes for c in chunks) / max(len(chunks), 1)
+        mean_bytes = self._mean_chunk_bytes
         local_ranks = max(int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1), 1)
-        prefetched = self.max_pre_download * max(self.num_workers, 1)
-        fits = int(self.max_cache_bytes // max(mean_bytes * local_ranks, 1)) - prefetched - 1
+        # Every worker of every rank of the node may hold a block's chunks of its own (at
+        # a block boundary they differ) next to the chunks it prefetches.
+        readers = max(self.num_workers, 1) * local_ranks
+        per_reader = int(self.max_cache_bytes // max(mean_bytes, 1)) // readers - self.max_pre_download
         window = math.ceil(requested / mean_items) + 1
-        if window <= max(fits, 1):
+        if window <= max(per_reader, 2):
             return requested
-        shrunk = max(int(max(fits - 1, 1) * mean_items), 1)
+        shrunk = max(int((per_reader - 1) * mean_items), 1) if per_reader > 2 else max(int(mean_items), 1)
         if not self._block_warned:
             self._block_warned = True
             warnings.warn(
                 f"{self.input_dir}: a shuffle block of {requested} items spans {window} chunks, more than "
-                f"max_cache_size={self.max_cache_bytes} bytes holds next to the prefetched chunks; "
-                f"using blocks of {shrunk} items (fewer chunks mixed per batch)",
+                f"max_cache_size={self.max_cache_bytes} bytes holds for {readers} reader(s) next to the chunks "
+                f"they prefetch; using blocks of {shrunk} items (fewer chunks mixed per batch)",
                 stacklevel=2,
             )
         return shrunk
