@@ -142,7 +142,7 @@ def test_a_state_saved_at_the_last_batch_resumes_into_the_next_epoch(squares):
     uninterrupted = make()
     epochs = [ids(list(uninterrupted)) for _ in range(2)]
     loader, state = make(), None
-    for batch in loader:
+    for _batch in loader:
         state = roundtrip(loader.state_dict())
     assert state["finished"] is False and state["batches_consumed"] == 4
     for _ in range(2):  # the seed loop reloads the same file on every later run
