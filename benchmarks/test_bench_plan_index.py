@@ -1,26 +1,34 @@
-"""pytest-benchmark: epoch planning for 1 M samples, and loading an index of 10,000 chunks."""
+"""pytest-benchmark: epoch planning for 1 B samples x 1,024 ranks x 8 workers, and loading an index."""
 
 from __future__ import annotations
 
 import json
 
 from litdata_format import Index
-from litdata_stream.plan import chunk_offsets, full_selection, rank_samples, worker_plan
+from litdata_stream.plan import RankPlan, Segment
+from litdata_stream.selection import Selection
+from litdata_stream.shuffle import epoch_order
 
-SIZES = [1000] * 1000  # 1 M samples in 1,000 chunks
+SIZES = [10_000] * 100_000  # 1 B samples in 100,000 chunks
 
 
-def test_epoch_plan_one_million_samples(benchmark):
-    selection, offsets = full_selection(SIZES), chunk_offsets(SIZES)
+def _first_batch(algorithm: str) -> int:
+    """What a DataLoader worker does before its first sample: plan the epoch, find its batches."""
+    order = epoch_order(Selection.full(SIZES), shuffle=True, algorithm=algorithm, seed=42, epoch=3,
+                        block_size=80_000)
+    plan = RankPlan(order, Segment(1024, 64, True), 517)
+    batches = plan.worker_batches(8, 5)
+    return len(plan.batch(batches[0])) + len(batches)
 
-    def plan():
-        samples = rank_samples(selection, offsets, seed=42, epoch=3, shuffle=True, world_size=8, rank=5,
-                               drop_last=True, batch_size=64)
-        return worker_plan(samples, batch_size=64, num_workers=4, worker_id=1)
 
-    result = benchmark(plan)
-    assert len(result.batch_numbers) == 488  # 1,953 batches of this rank, every 4th from batch 1
-    benchmark.extra_info["samples_per_s"] = round(1_000_000 / benchmark.stats.stats.median)
+def test_epoch_plan_a_billion_samples_1024_ranks_8_workers_block_shuffle(benchmark):
+    result = benchmark(_first_batch, "block")
+    assert result == 64 + len(range(5, 976_562 // 64, 8))
+
+
+def test_epoch_plan_a_billion_samples_1024_ranks_8_workers_chunk_shuffle(benchmark):
+    result = benchmark(_first_batch, "chunk")
+    assert result == 64 + len(range(5, 976_562 // 64, 8))
 
 
 def test_index_load_ten_thousand_chunks(benchmark, tmp_path):
