@@ -101,6 +101,40 @@ def time_epochs(
     return {"epochs": per_epoch, "first_batch_s": first_batch}
 
 
+def shuffle_epoch(
+    make_loader: Callable[[], Iterable[Any]],
+    labels_of: Callable[[Any], list[int]],
+    batch_size: int,
+    start: float | None = None,
+) -> dict[str, Any]:
+    """One epoch over the loader that ``make_loader`` builds, for benchmarks/shuffle_quality.py:
+    images/s, and how many distinct labels each full batch holds (mean, min, max). Also
+    checks that the epoch served every label as often as the dataset holds it."""
+    t0 = time.perf_counter() if start is None else start
+    loader = make_loader()
+    distinct: list[int] = []
+    counts: dict[int, int] = {}
+    first_batch = None
+    n, began = 0, time.perf_counter()
+    for batch in loader:
+        if first_batch is None:
+            first_batch = time.perf_counter() - t0
+        labels = labels_of(batch)
+        n += len(labels)
+        if len(labels) == batch_size:
+            distinct.append(len(set(labels)))
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+    elapsed = time.perf_counter() - began
+    arr = np.asarray(distinct or [0])
+    return {
+        "items": n, "seconds": elapsed, "items_per_s": n / elapsed if elapsed else 0.0,
+        "first_batch_s": first_batch, "full_batches": len(distinct),
+        "distinct_mean": float(arr.mean()), "distinct_min": int(arr.min()), "distinct_max": int(arr.max()),
+        "label_counts": {str(k): v for k, v in sorted(counts.items())},
+    }
+
+
 def latencies(read: Callable[[int], Any], length: int, samples: int, seed: int = 0) -> dict[str, Any]:
     """Latency of ``read(i)`` at ``samples`` random indices: p50, p99, mean (ms)."""
     rng = random.Random(seed)

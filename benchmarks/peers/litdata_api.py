@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from typing import Any
 
 import common
@@ -80,13 +81,51 @@ def make_handlers(ld: Any) -> dict[str, Any]:
         elapsed = time.perf_counter() - began
         return {"seconds": elapsed, **common.dir_stats(out)}
 
+    def convert_classes(args: dict[str, Any]) -> dict[str, Any]:
+        """The inputs in their listed order (one process, no reordering), ``chunk_items``
+        items per chunk: a class-sorted listing gives chunks of one class each."""
+        paths, labels = common.read_inputs(args)
+        out = args["output_dir"]
+        common.fresh_dir(out)
+        began = time.perf_counter()
+        ld.optimize(fn=_image_item, inputs=list(zip(paths, labels)), output_dir=out, num_workers=1,
+                    chunk_size=args["chunk_items"], reorder_files=False)
+        elapsed = time.perf_counter() - began
+        ds = ld.StreamingDataset(out)
+        step = args["chunk_items"]
+        for first in range(0, len(ds), step):  # the first and last item of every chunk
+            for i in (first, min(first + step, len(ds)) - 1):
+                assert ds[i]["label"] == labels[i], (i, ds[i]["label"], labels[i])
+        return {"images": len(paths), "seconds": elapsed, **common.dir_stats(out)}
+
+    def shuffle_epoch(args: dict[str, Any]) -> dict[str, Any]:
+        """One shuffled epoch of raw bytes into ``cache_dir`` (made empty by the caller,
+        which samples its size); ``dataset_kwargs`` go to StreamingDataset."""
+        kwargs = dict(args.get("dataset_kwargs") or {})
+        info: dict[str, Any] = {}
+        started = time.perf_counter()
+
+        def loader() -> Any:
+            ds = _dataset(ld, args, args["cache_dir"], shuffle=True, **kwargs)
+            dl = ld.StreamingDataLoader(ds, batch_size=args["batch_size"], num_workers=args["workers"],
+                                        collate_fn=_raw_collate)
+            if getattr(ds, "shuffle_algo", None) == "block":
+                info["block_size"] = ds.block_size()  # after any shrinking to the cache budget
+            return dl
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = common.shuffle_epoch(loader, lambda b: b["label"].tolist(), args["batch_size"], start=started)
+        return {**result, **info, "warnings": sorted({str(w.message) for w in caught})}
+
     def stream_images(args: dict[str, Any]) -> dict[str, Any]:
         transform = _decoded if args["decode"] else None
+        kwargs = dict(args.get("dataset_kwargs") or {})  # e.g. shuffle_algo (ours only)
         with tempfile.TemporaryDirectory(dir=args["scratch"]) as cache:  # empty cache
             started = time.perf_counter()
 
             def loader() -> Any:
-                ds = _dataset(ld, args, cache, shuffle=True, transform=transform)
+                ds = _dataset(ld, args, cache, shuffle=True, transform=transform, **kwargs)
                 collate = None if args["decode"] else _raw_collate
                 return ld.StreamingDataLoader(
                     ds, batch_size=args["batch_size"], num_workers=args["workers"], collate_fn=collate
@@ -113,6 +152,8 @@ def make_handlers(ld: Any) -> dict[str, Any]:
     return {
         "convert_images": convert_images,
         "convert_tokens": convert_tokens,
+        "convert_classes": convert_classes,
+        "shuffle_epoch": shuffle_epoch,
         "stream_images": stream_images,
         "stream_tokens": stream_tokens,
         "random_access": random_access,
