@@ -186,6 +186,36 @@ class Runner:
         return result
 
 
+class RestartingS3:
+    """rclone serving ``root`` on 127.0.0.1 (each folder a bucket), restarted before each S3 run.
+
+    rclone computes an object's MD5 on its first request and keeps it, so a server that
+    already served the data would favour whoever runs second. ``options`` (storage
+    options) and the runner's environment follow each new port.
+    """
+
+    def __init__(self, root: Path, log_dir: Path, runner: Runner) -> None:
+        self.root, self.log_dir, self.runner = root, log_dir, runner
+        self.options: dict[str, Any] = {}
+        self.server: Any = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.server = servers.rclone_process(self.root, self.log_dir).start()
+        self.options.update({"endpoint_url": self.server.url, "aws_access_key_id": servers.S3_KEY,
+                             "aws_secret_access_key": servers.S3_SECRET, "region_name": "us-east-1"})
+        self.runner.env_extra = {
+            "AWS_ACCESS_KEY_ID": servers.S3_KEY, "AWS_SECRET_ACCESS_KEY": servers.S3_SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1", "S3_ENDPOINT_URL": self.server.url,  # Mosaic reads this
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
 def venv_ok(lib: str) -> bool:
     return (LIBS[lib] / "bin" / "python").exists()
 
@@ -283,26 +313,10 @@ def main() -> None:
     # ---- the S3 server: rclone serving s3_root, each library's folder a bucket ----
     log_dir = args.work / "logs"
     log_dir.mkdir(exist_ok=True)
-    options: dict[str, Any] = {}
-    server: Any = None
-
-    def fresh_server() -> None:
-        """(Re)start rclone; the options dict and the environment follow its new port."""
-        nonlocal server
-        if server is not None:
-            server.stop()
-        server = servers.rclone_process(s3_root, log_dir).start()
-        options.update({"endpoint_url": server.url, "aws_access_key_id": servers.S3_KEY,
-                        "aws_secret_access_key": servers.S3_SECRET, "region_name": "us-east-1"})
-        runner.env_extra = {
-            "AWS_ACCESS_KEY_ID": servers.S3_KEY, "AWS_SECRET_ACCESS_KEY": servers.S3_SECRET,
-            "AWS_DEFAULT_REGION": "us-east-1", "S3_ENDPOINT_URL": server.url,  # Mosaic reads this
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-
-    fresh_server()
-    runner.before_s3 = fresh_server
-    common["storage_options"] = options
+    s3 = RestartingS3(s3_root, log_dir, runner)
+    s3.restart()
+    runner.before_s3 = s3.restart
+    common["storage_options"] = s3.options
     try:
         # ---- physical limits -------------------------------------------------------
         ref = "ours" if "ours" in libs else libs[0]
@@ -352,7 +366,7 @@ def main() -> None:
                     results[lib][f"random_{source}"] = runner.run(lib, "random_access", {
                         **common, **where(lib, "images"), "source": source, "samples": args.random_samples})
     finally:
-        server.stop()
+        s3.stop()
 
     save_partial()
     report = {

@@ -49,8 +49,6 @@ sys.path.insert(0, str(HERE))
 
 import compare  # noqa: E402  (also puts tests/ and peers/ on sys.path)
 
-import servers  # noqa: E402
-
 TITLES = {"ours": "ours", "litdata": "LitData 0.2.76", "mosaic": "Mosaic Streaming 0.13"}
 DATA_LIB = {"ours": "ours", "litdata": "ours", "mosaic": "mosaic"}  # whose files each reads
 
@@ -437,20 +435,8 @@ def main() -> None:
     # ---- the S3 server ---------------------------------------------------------------
     log_dir = args.work / "logs"
     log_dir.mkdir(exist_ok=True)
-    options: dict[str, Any] = {}
-    server: Any = None
-
-    def fresh_server() -> None:
-        nonlocal server
-        if server is not None:
-            server.stop()
-        server = servers.rclone_process(s3_root, log_dir).start()
-        options.update({"endpoint_url": server.url, "aws_access_key_id": servers.S3_KEY,
-                        "aws_secret_access_key": servers.S3_SECRET, "region_name": "us-east-1"})
-        runner.env_extra = {
-            "AWS_ACCESS_KEY_ID": servers.S3_KEY, "AWS_SECRET_ACCESS_KEY": servers.S3_SECRET,
-            "AWS_DEFAULT_REGION": "us-east-1", "S3_ENDPOINT_URL": server.url, "AWS_EC2_METADATA_DISABLED": "true",
-        }
+    s3 = compare.RestartingS3(s3_root, log_dir, runner)
+    options = s3.options
 
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {c["key"]: {} for c in configs}
     bounded_runs: dict[str, list[dict[str, Any]]] = {}
@@ -527,8 +513,8 @@ def main() -> None:
         results_path.write_text(json.dumps(build_report(), indent=1))
 
     runner.after_each = save
-    fresh_server()
-    runner.before_s3 = fresh_server
+    s3.restart()
+    runner.before_s3 = s3.restart
     try:
         # ---- the shuffle configurations, all interleaved ----------------------------
         for rep in range(max(args.repeats, args.s3_repeats)):
@@ -556,7 +542,7 @@ def main() -> None:
                     if "error" not in result:
                         print("    " + ", ".join(f"{e['items_per_s']:,.0f}" for e in result["epochs"]) + " img/s")
     finally:
-        server.stop()
+        s3.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     report = build_report()
     results_path.write_text(json.dumps(report, indent=1))

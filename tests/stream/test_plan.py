@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from litdata_stream.plan import RankPlan, Segment, num_batches
+from litdata_stream.plan import RankPlan, Segment
 from litdata_stream.selection import Selection
 from litdata_stream.shuffle import BlockShuffle, ChunkShuffle, epoch_order
 
@@ -217,10 +217,27 @@ def test_a_billion_samples_over_1024_ranks_costs_only_the_chunks():
     assert plan.per_rank == 1_000_000_000 // 1024 // 64 * 64
     assert len(first) == 64 and len(set(first.tolist())) == 64
     assert peak < 50_000_000  # O(chunks) arrays and one block, not 8 GB of sample indices
-    assert num_batches(plan.per_rank, 64) == len(range(plan.num_batches))
+    assert batches == range(5, plan.per_rank // 64, 8)  # every 8th batch of the rank, from worker 5's first
 
 
 def test_chunk_shuffle_and_order_factory():
     assert isinstance(order_of([3, 3], shuffle=True, algorithm="chunk"), ChunkShuffle)
     with pytest.raises(ValueError, match="unknown shuffle_algo 'py1e'"):
         order_of([3, 3], shuffle=True, algorithm="py1e")
+
+
+def test_splits_of_subsamples_keep_exactly_the_items_laid_out():
+    """Cut parts of a subsample list their items; cutting those again renumbers and cuts them."""
+    selection = Selection.full([10, 7, 0, 13, 1, 9]).subsample(20, 3)
+
+    def flat(s):
+        return [(int(s.chunk[p]), i) for p in range(s.num_parts) for i in s.items(p).tolist()]
+
+    laid = [(int(selection.chunk[p]), i) for p in reversed(range(selection.num_parts))
+            for i in selection.items(p).tolist()]
+    first = selection.take(np.arange(selection.num_parts)[::-1], 2, 15)
+    assert flat(first) == sorted(laid[2:15])
+    second = first.take(np.arange(first.num_parts), 1, 12)
+    assert flat(second) == flat(first)[1:12]
+    assert [second.locate(i) for i in range(len(second))] == flat(second)
+    assert second.within(np.arange(len(second))).tolist() == [i for _, i in flat(second)]

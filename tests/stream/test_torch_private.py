@@ -59,6 +59,16 @@ class Numbers(Dataset):
         return index
 
 
+def assert_missing_raises(obj, name, expected, use):
+    """``use(obj)`` on this real object with attribute ``name`` taken away raises ``expected``."""
+    kept = obj.__dict__.pop(name)
+    try:
+        with pytest.raises(MissingPrivateAPI, match=re.escape(expected)):
+            use(obj)
+    finally:
+        setattr(obj, name, kept)
+
+
 def _worker_pids_since(before):
     return {p.pid for p in mp.active_children()} - before
 
@@ -136,15 +146,9 @@ def test_an_iterator_without_workers_legitimately_has_none_of_it(without_workers
     ("_index_queues", index_queues),
 ])
 def test_a_missing_iterator_attribute_raises_naming_it_and_the_torch_version(with_workers, name, function):
-    iterator, _ = with_workers
-    kept = iterator.__dict__.pop(name)  # this torch "without" the attribute, on a real iterator
-    try:
-        expected = (f"litdata_stream needs torch's _MultiProcessingDataLoaderIter.{name}, "
-                    f"which torch {torch_version()} does not have")
-        with pytest.raises(MissingPrivateAPI, match=re.escape(expected)):
-            function(iterator)
-    finally:
-        setattr(iterator, name, kept)
+    iterator, _ = with_workers  # this torch "without" the attribute, on a real iterator
+    assert_missing_raises(iterator, name, f"litdata_stream needs torch's _MultiProcessingDataLoaderIter.{name}, "
+                          f"which torch {torch_version()} does not have", function)
     assert isinstance(MissingPrivateAPI("x"), RuntimeError)
 
 
@@ -194,15 +198,8 @@ def test_get_reads_every_message_through_the_replaced_receiver():
     ("_thread", queue_feeder_thread),
 ])
 def test_a_missing_queue_attribute_raises_naming_it_and_the_python_version(name, use):
-    queue = FORK.Queue()
-    kept = queue.__dict__.pop(name)
-    try:
-        expected = (f"litdata_stream needs CPython's multiprocessing.queues.Queue.{name}, "
-                    f"which Python {python_version()} does not have")
-        with pytest.raises(MissingPrivateAPI, match=re.escape(expected)):
-            use(queue)
-    finally:
-        setattr(queue, name, kept)
+    assert_missing_raises(FORK.Queue(), name, f"litdata_stream needs CPython's multiprocessing.queues.Queue.{name}, "
+                          f"which Python {python_version()} does not have", use)
 
 
 # -- multiprocessing.reduction.DupFd ----------------------------------------------------------

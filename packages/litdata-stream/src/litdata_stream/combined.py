@@ -134,14 +134,14 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         return choices, plans
 
     def __len__(self) -> int:
+        """Samples this rank yields in the epoch (after a resume point)."""
         steering = self._resolved_steering()
         choices, _ = self._plan(steering)
         return max(len(choices) - steering.first_sample, 0)
 
     def batches_left(self) -> int:
         """Batches of this rank's epoch still to come (after a resume point)."""
-        steering = self._resolved_steering()
-        return num_batches(len(self), steering.batch_size) - steering.first_batch
+        return num_batches(len(self), self._current_steering().batch_size) - self._current_steering().first_batch
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -210,7 +210,7 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         children = []
         for dataset, child in zip(self.datasets, state["datasets"]):
             segment = dataset.rank_plan(Steering(epoch=epoch, batch_size=1, env=env, epoch_set=True)).segment
-            intervals, _ = resolve_segment(child, dataset.epoch_order(epoch).size, segment)
+            intervals, _ = resolve_segment(child, dataset.epoch_order(epoch), segment)
             children.append(intervals)
         self._steer(epoch=epoch, children_intervals=tuple(children), replans=int(state["replans"]) + 1,
                     first_sample=0, first_batch=0, epoch_set=True)
@@ -233,16 +233,18 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
             hits = choices == d
             draw[hits] = np.arange(int(hits.sum()))
 
+        def span(j: int) -> slice:
+            """The positions of the mixed sequence that batch ``j`` holds."""
+            return slice(start + j * size, min(start + (j + 1) * size, len(choices)))
+
         def positions_of(d: int) -> Iterator[np.ndarray]:
             for j in batches:
-                span = slice(start + j * size, min(start + (j + 1) * size, len(choices)))
-                yield plans[d].stored_at(draw[span][choices[span] == d])
+                yield plans[d].stored_at(draw[span(j)][choices[span(j)] == d])
 
         def chunks_of(d: int) -> Iterator[int]:
             seen: set[int] = set()
             for j in batches:
-                span = slice(start + j * size, min(start + (j + 1) * size, len(choices)))
-                local = draw[span][choices[span] == d]
+                local = draw[span(j)][choices[span(j)] == d]
                 if len(local):
                     for chunk in plans[d].order.chunks_for(plans[d].local_epoch_positions(local)):
                         if chunk not in seen:
@@ -251,8 +253,7 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
 
         streams = [dataset.stream(positions_of(d), chunks_of(d), keep_open=plans[d].order.window_chunks)
                    for d, dataset in enumerate(self.datasets)]
-        order = (int(d) for j in batches
-                 for d in choices[start + j * size : min(start + (j + 1) * size, len(choices))].tolist())
+        order = (d for j in batches for d in choices[span(j)].tolist())
         return self._interleave(order, streams)
 
     @staticmethod

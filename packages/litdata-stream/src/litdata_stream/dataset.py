@@ -163,10 +163,6 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         copy._steering = Steering()
         return copy
 
-    def selected_indices(self) -> np.ndarray:
-        """Global indices of the selected items in stored order (O(items): small datasets)."""
-        return self._selection.global_indices(self._offsets)
-
     # -- random access -----------------------------------------------------------------
     def __len__(self) -> int:
         """Samples this rank yields per epoch (all selected items in a single process)."""
@@ -237,8 +233,8 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         selection = self._selection
         mean_items = max(len(selection) / max(selection.num_parts, 1), 1.0)
         requested = self.shuffle_block_size or int(math.ceil(DEFAULT_BLOCK_CHUNKS * mean_items))
-        if all(self.source.reads_in_place(int(c)) for c in (selection.chunk[:1].tolist() or [0])):
-            return requested  # read in place: no cache to fill
+        if self.source.reads_in_place(int(selection.chunk[0]) if selection.num_parts else 0):
+            return requested  # read in place (a whole dataset is, or none of it): no cache to fill
         mean_bytes = self._mean_chunk_bytes
         local_ranks = max(int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1), 1)
         # Every worker of every rank of the node may hold a block's chunks of its own (at
@@ -270,10 +266,6 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         env = steering.env or self._env()
         segment = Segment(env.world_size, steering.batch_size, self._drop_last(env.world_size), steering.intervals)
         return RankPlan(self.epoch_order(steering.epoch), segment, env.rank)
-
-    def rank_samples(self) -> np.ndarray:
-        """This rank's stored positions for the current epoch, in order (O(samples): tests)."""
-        return self.rank_plan().samples()
 
     # -- state ---------------------------------------------------------------------------
     def batches_left(self) -> int:
@@ -315,7 +307,7 @@ class StreamingDataset(LoaderSteered, IterableDataset):
             return
         env = self._env()
         intervals, first_batch = resolve_segment(
-            state, self.epoch_order(int(state["epoch"])).size,
+            state, self.epoch_order(int(state["epoch"])),
             Segment(env.world_size, self.batch_size, self._drop_last(env.world_size)),
         )
         self._steer(epoch=int(state["epoch"]), intervals=intervals, first_batch=first_batch, epoch_set=True)

@@ -151,7 +151,7 @@ class StreamingDataLoader(DataLoader):
         dataset = self.dataset
         if self._restored is not None:  # loaded and not iterated yet: hand the same state on
             return dict(self._restored)
-        dataset.resume_from(self._consumed)
+        dataset.resume_from(self._consumed)  # the dataset's state counts what this loader consumed
         return {
             "version": STATE_VERSION,
             "epoch": self.current_epoch,

@@ -10,20 +10,13 @@ what no rank has served (:meth:`litdata_stream.plan.RankPlan.remaining_after`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from .plan import Intervals, RankPlan, Segment
+from .shuffle import EpochOrder
 
 STATE_VERSION = 1
 STATE_TYPE = "StreamingDataset"
-
-
-@dataclass(frozen=True)
-class _EpochSize:
-    """Stands in for an epoch order where only its size matters."""
-
-    size: int
 
 
 def dataset_identity(dataset: Any) -> dict[str, Any]:
@@ -44,7 +37,8 @@ def dataset_identity(dataset: Any) -> dict[str, Any]:
 def check_dataset_state(dataset: Any, state: dict[str, Any]) -> None:
     """Refuse a state saved from another dataset, order or state format."""
     if not isinstance(state, dict) or state.get("type") != STATE_TYPE:
-        raise ValueError(f"not a {STATE_TYPE} state: {type(state).__name__} with type={getattr(state, 'get', dict)('type')!r}")
+        found = state.get("type") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"not a {STATE_TYPE} state (got {found!r})")
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"unknown {STATE_TYPE} state version {state.get('version')!r} (this release reads {STATE_VERSION})")
     now = dataset_identity(dataset)
@@ -68,12 +62,11 @@ def saved_segment(state: dict[str, Any]) -> Segment:
     )
 
 
-def resolve_segment(state: dict[str, Any], epoch_size: int, current: Segment) -> tuple[Intervals | None, int]:
+def resolve_segment(state: dict[str, Any], order: EpochOrder, current: Segment) -> tuple[Intervals | None, int]:
     """(epoch positions of the segment to serve now, batches of it already consumed)."""
     saved = saved_segment(state)
     consumed = int(state["batches_consumed"])
     if (saved.world_size, saved.batch_size, saved.drop_last) == (current.world_size, current.batch_size,
                                                                   current.drop_last):
         return saved.intervals, consumed
-    plan = RankPlan(_EpochSize(epoch_size), saved, 0)  # type: ignore[arg-type]
-    return plan.remaining_after(consumed * saved.batch_size), 0
+    return RankPlan(order, saved, 0).remaining_after(consumed * saved.batch_size), 0

@@ -62,19 +62,15 @@ class Selection:
         used = np.flatnonzero(sizes > 0)
         return cls(used.astype(np.int64), np.zeros(len(used), np.int64), sizes[used], sizes[used].copy())
 
-    def _with_parts(self, parts: np.ndarray, explicit: dict[int, np.ndarray] | None = None,
-                    starts: np.ndarray | None = None, stops: np.ndarray | None = None) -> Selection:
-        """The parts ``parts`` (indices into self, ascending) as a new selection."""
-        kept = {new: self.explicit[old] for new, old in enumerate(parts.tolist()) if old in self.explicit}
-        kept.update(explicit or {})
-        return Selection(
-            self.chunk[parts].copy(),
-            self.start[parts].copy() if starts is None else starts,
-            self.stop[parts].copy() if stops is None else stops,
-            self.picks[parts].copy(),
-            self.pick_seed,
-            kept,
-        )
+    def _parts(self, parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+        """Copies of the arrays of ``parts`` (indices into self, ascending), explicit items renumbered."""
+        renumbered = {}
+        for old, items in self.explicit.items():
+            new = int(np.searchsorted(parts, old))
+            if new < len(parts) and parts[new] == old:
+                renumbered[new] = items
+        return (self.chunk[parts].copy(), self.start[parts].copy(), self.stop[parts].copy(),
+                self.picks[parts].copy(), renumbered)
 
     # -- size and lookup ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -132,12 +128,6 @@ class Selection:
             return int(self.chunk[part]), int(self.start[part]) + offset
         return int(self.chunk[part]), int(self.items(part)[offset])
 
-    def global_indices(self, offsets: np.ndarray) -> np.ndarray:
-        """Every selected item as a global index (O(items): for tests and small datasets)."""
-        if not self.num_parts:
-            return np.zeros(0, dtype=np.int64)
-        return np.concatenate([offsets[self.chunk[p]] + self.items(p) for p in range(self.num_parts)])
-
     # -- derived selections ------------------------------------------------------------
     def subsample(self, count: int, seed: int) -> Selection:
         """``count`` of the selected items, drawn without replacement, fixed by ``seed``.
@@ -161,7 +151,8 @@ class Selection:
             items = self.items(part)
             choice = seeded_rng(seed, 7, int(self.chunk[part])).choice(len(items), int(kept[part]), replace=False)
             explicit[new] = items[np.sort(choice)]
-        return self._with_parts(used, explicit)
+        chunk, start, stop, picks, _ = self._parts(used)
+        return Selection(chunk, start, stop, picks, self.pick_seed, explicit)
 
     def take(self, order: np.ndarray, start: int, stop: int) -> Selection:
         """The items at positions ``start..stop`` of the parts laid out in ``order``.
@@ -171,52 +162,20 @@ class Selection:
         range or list their items.
         """
         counts = self.counts[order]
-        cum = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=cum[1:])
-        first = int(np.searchsorted(cum, start, side="right")) - 1
-        last = int(np.searchsorted(cum, stop, side="left"))
-        chosen: list[tuple[int, int, int]] = []  # (part, lo, hi) within the part's items
-        for q in range(max(first, 0), min(last, len(order))):
-            part = int(order[q])
-            lo, hi = max(start - int(cum[q]), 0), min(stop - int(cum[q]), int(counts[q]))
-            if hi > lo:
-                chosen.append((part, lo, hi))
-        chosen.sort()
-        parts = np.asarray([p for p, _, _ in chosen], dtype=np.int64)
-        starts, stops = self.start[parts].copy(), self.stop[parts].copy()
-        result = self._with_parts(parts, starts=starts, stops=stops)
-        explicit = dict(result.explicit)
-        picks = result.picks
-        for new, (part, lo, hi) in enumerate(chosen):
-            if (lo, hi) == (0, int(self.counts[part])):
-                continue
+        before = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        lo = np.clip(start - before, 0, counts)
+        hi = np.clip(stop - before, 0, counts)
+        kept = np.flatnonzero(hi > lo)
+        by_chunk = np.argsort(order[kept], kind="stable")
+        parts, lo, hi = order[kept][by_chunk], lo[kept][by_chunk], hi[kept][by_chunk]
+        chunk, starts, stops, picks, explicit = self._parts(parts)
+        for new in np.flatnonzero((lo > 0) | (hi < self.counts[parts])).tolist():  # the (at most two) cut parts
+            part, a, b = int(parts[new]), int(lo[new]), int(hi[new])
             if self.is_range(part):
-                starts[new], stops[new] = self.start[part] + lo, self.start[part] + hi
-                picks[new] = hi - lo
+                starts[new], stops[new], picks[new] = self.start[part] + a, self.start[part] + b, b - a
             else:
-                explicit[new] = self.items(part)[lo:hi]
-        return Selection(result.chunk, starts, stops, picks, self.pick_seed, explicit)
-
-    @classmethod
-    def from_global_indices(cls, indices: np.ndarray, offsets: np.ndarray) -> Selection:
-        """The items at sorted, unique global ``indices`` (O(len(indices)))."""
-        indices = np.asarray(indices, dtype=np.int64)
-        if len(indices) == 0:
-            empty = np.zeros(0, np.int64)
-            return cls(empty, empty.copy(), empty.copy(), empty.copy())
-        chunks = np.searchsorted(offsets, indices, side="right") - 1
-        bounds = np.concatenate([[0], np.flatnonzero(np.diff(chunks)) + 1, [len(indices)]])
-        parts = chunks[bounds[:-1]]
-        explicit = {}
-        starts = np.zeros(len(parts), np.int64)
-        stops = np.zeros(len(parts), np.int64)
-        picks = np.diff(bounds).astype(np.int64)
-        for p, (lo, hi) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
-            items = indices[lo:hi] - offsets[parts[p]]
-            starts[p], stops[p] = items[0], items[-1] + 1
-            if stops[p] - starts[p] != hi - lo:
-                explicit[p] = items
-        return cls(parts.astype(np.int64), starts, stops, picks, 0, explicit)
+                explicit[new] = self.items(part)[a:b]
+        return Selection(chunk, starts, stops, picks, self.pick_seed, explicit)
 
     def fingerprint(self) -> list[int]:
         """A few numbers that change when the selection does (checked on resume)."""

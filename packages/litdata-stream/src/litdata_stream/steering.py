@@ -17,6 +17,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from torch.utils.data import get_worker_info
+
 from .env import DistributedEnv
 
 
@@ -125,8 +127,6 @@ class LoaderSteered:
 
     def _current_steering(self) -> Steering:
         if self._channel is not None:
-            from torch.utils.data import get_worker_info
-
             if get_worker_info() is not None:
                 steering = self._channel.read()
                 if steering is not None:
