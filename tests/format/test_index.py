@@ -52,7 +52,7 @@ def test_dump_is_sorted_atomic_and_renews_updated_at(tmp_path):
         (lambda d: d["chunks"][1].update(chunk_bytes=-1), "chunks[1].chunk_bytes: must not be negative"),
         (lambda d: d["config"].update(data_format="int"), "config.data_format: expected list"),
         (lambda d: d["config"].update(compression="lz4"), "config.compression: unsupported compression 'lz4'"),
-        (lambda d: d["config"].update(encryption={"k": 1}), "encrypted datasets are not supported"),
+        (lambda d: d["config"].update(encryption={"k": 1}), "config.encryption: expected an object with 'algorithm'"),
         (lambda d: d["chunks"][1].update(filename="chunk-0-0.bin"), "listed twice"),
         (lambda d: d.pop("config"), "config: missing"),
     ],

@@ -25,7 +25,10 @@ def _read(name: str, vector: dict, allow_pickle: bool | None = None) -> list:
     if allow_pickle is None:
         allow_pickle = bool(reader["allow_pickle"])
     return litdata_format.read_dataset(
-        expected.DATA_DIR / name, allow_pickle=allow_pickle, block_size=reader.get("block_size")
+        expected.DATA_DIR / name,
+        allow_pickle=allow_pickle,
+        block_size=reader.get("block_size"),
+        encryption=expected.encryption_for(vector),
     )
 
 

@@ -65,10 +65,17 @@ def same(a, b):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(items=items_strategy, chunk_size=st.integers(1, 5), compression=st.sampled_from([None, "zstd"]))
+@given(
+    items=items_strategy,
+    chunk_size=st.integers(1, 5),
+    compression=st.sampled_from([(None, None), ("zstd", "chunk"), ("zstd", "batch"), ("zstd:1", "sample")]),
+)
 def test_random_nested_items_round_trip(items, chunk_size, compression):
+    codec, level = compression
     with tempfile.TemporaryDirectory() as tmp:
-        write_dataset(os.path.join(tmp, "ds"), items, chunk_size=chunk_size, compression=compression)
+        write_dataset(
+            os.path.join(tmp, "ds"), items, chunk_size=chunk_size, compression=codec, compression_level=level
+        )
         back = read_dataset(os.path.join(tmp, "ds"), verify=True)
     assert len(back) == len(items)
     assert all(same(a, b) for a, b in zip(items, back))

@@ -54,7 +54,7 @@ def test_index_json_matches_litdata_shape(tmp_path):
 
 def test_whole_chunk_zstd(tmp_path):
     items = [{"text": "lorem ipsum " * 50, "i": i} for i in range(40)]
-    index = write_dataset(tmp_path / "ds", items, chunk_size=16, compression="zstd")
+    index = write_dataset(tmp_path / "ds", items, chunk_size=16, compression="zstd", compression_level="chunk")
     assert [c.filename for c in index.chunks] == ["chunk-0-0.zstd.bin", "chunk-0-1.zstd.bin", "chunk-0-2.zstd.bin"]
     stored = sum(os.path.getsize(tmp_path / "ds" / c.filename) for c in index.chunks)
     assert stored * 5 < sum(c.chunk_bytes for c in index.chunks)

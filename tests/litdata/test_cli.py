@@ -222,8 +222,9 @@ def test_verify_notes_chunk_files_the_index_does_not_list(tmp_path):
     assert "note: chunk-9-9.bin is not listed in index.json" in done.stdout
 
 
-def test_verify_compressed_dataset(tmp_path):
-    url = squares(tmp_path / "ds", compression="zstd")
+@pytest.mark.parametrize("level", ["chunk", "batch", "sample"])
+def test_verify_compressed_dataset(tmp_path, level):
+    url = squares(tmp_path / "ds", compression="zstd", compression_level=level)
     done = cli("verify", url)
     assert done.returncode == 0, done.stderr
 
@@ -242,7 +243,7 @@ def test_verify_names_a_corrupted_chunk(tmp_path):
 
 
 def test_verify_reports_every_kind_of_problem(tmp_path):
-    url = squares(tmp_path / "ds", compression="zstd")
+    url = squares(tmp_path / "ds", compression="zstd", compression_level="chunk")
     chunks = Index.load(url).chunks
     (tmp_path / "ds" / chunks[1].filename).unlink()
     truncated = tmp_path / "ds" / chunks[2].filename

@@ -31,7 +31,8 @@ def _require(vector: dict) -> None:
 def open_vector(url: str, vector: dict, **kwargs) -> StreamingDataset:
     reader = vector["reader"]
     loader = TokensLoader(block_size=reader["block_size"]) if reader["item_loader"] == "TokensLoader" else None
-    return StreamingDataset(url, item_loader=loader, allow_pickle=bool(reader["allow_pickle"]), **kwargs)
+    return StreamingDataset(url, item_loader=loader, allow_pickle=bool(reader["allow_pickle"]),
+                            encryption=expected.encryption_for(vector), **kwargs)
 
 
 def as_expected(item, vector: dict):

@@ -322,7 +322,7 @@ def test_zstd_dataset_over_s3(s3_target, tmp_path):
     pytest.importorskip("zstandard")
     items = [{"id": i, "text": f"record {i} " * 20, "arr": np.arange(i % 7, dtype=np.int32)} for i in range(50)]
     local = tmp_path / "zstd"
-    index = write_dataset(local, items, chunk_size=8, compression="zstd")
+    index = write_dataset(local, items, chunk_size=8, compression="zstd", compression_level="chunk")
     assert all(".zstd" in c.filename for c in index.chunks)
     upload(local, s3_target.open("z"))
     url = f"{s3_target.url}/z"

@@ -157,3 +157,79 @@ def test_node_0_stops_waiting_when_another_node_fails(tmp_path):
     assert procs[0].returncode != 0
     assert "NodeFailedError: node 1 failed" in results[0][1] and "bad input on node 1" in results[0][1]
     assert not os.path.exists(os.path.join(out, "index.json"))
+
+
+WAITING_NODE_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from litdata_writer import optimize
+
+    def slow_on_node_1(i):
+        if i >= 50:
+            time.sleep(float(os.environ.get("TEST_SLOW", "0")))
+        return i
+
+    if __name__ == "__main__":
+        optimize(slow_on_node_1, list(range(100)), sys.argv[1], num_workers=2, chunk_size=7, verbose=True)
+    """
+)
+
+
+def _node(tmp_path, out, rank, **env):
+    script = tmp_path / "waiting_node.py"
+    script.write_text(WAITING_NODE_SCRIPT)
+    base = {k: v for k, v in os.environ.items() if not k.endswith(("NUM_NODES", "NODE_RANK"))}
+    return subprocess.Popen(
+        [sys.executable, str(script), out],
+        env={**base, "NUM_NODES": "2", "NODE_RANK": str(rank), **{k: str(v) for k, v in env.items()}},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_node_0_alone_gives_up_naming_the_missing_node_and_a_rerun_resumes(tmp_path):
+    out = str(tmp_path / "ds")
+    alone = _node(tmp_path, out, 0, LITDATA_NODE_WAIT_TIMEOUT=2)
+    stdout, stderr = alone.communicate(timeout=60)
+    assert alone.returncode != 0
+    assert "waiting for node(s) [1] of 2 to finish (ranks [2, 3]" in stdout
+    assert (
+        "NodeWaitTimeoutError: node 0 gave up waiting for node(s) [1] (writer ranks [2, 3]) after 2s"
+        in stderr
+    )
+    assert "NUM_NODES=2 and NODE_RANK=0..1" in stderr
+    assert not os.path.exists(os.path.join(out, "index.json"))
+    assert not os.path.exists(os.path.join(out, ".litdata-writer.lock"))
+    assert sorted(k for k in keys(out) if not k.startswith("chunk-")) == [
+        ".checkpoints/0.json",
+        ".checkpoints/1.json",
+        "0.index.json",
+        "1.index.json",
+    ]
+    procs = [_node(tmp_path, out, rank) for rank in (0, 1)]  # the rerun on both nodes
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert read_dataset(out) == list(range(100))
+    assert [k for k in keys(out) if not k.startswith("chunk-")] == ["index.json"]
+
+
+@pytest.mark.slow
+def test_node_0_keeps_waiting_for_a_slow_node_that_is_alive(tmp_path):
+    out = str(tmp_path / "ds")
+    # node 1 needs about 25 x 0.2 s = 5 s per rank, more than twice the 2 s limit
+    procs = [_node(tmp_path, out, rank, LITDATA_NODE_WAIT_TIMEOUT=2, TEST_SLOW=0.2) for rank in (0, 1)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert read_dataset(out) == list(range(100))
+
+
+def test_node_1_alone_gives_up_waiting_for_node_0(tmp_path):
+    out = str(tmp_path / "ds")
+    alone = _node(tmp_path, out, 1, LITDATA_NODE_WAIT_TIMEOUT=1, LITDATA_OUTPUT_LOCK_TIMEOUT=1)
+    _, stderr = alone.communicate(timeout=60)
+    assert alone.returncode != 0
+    assert "OutputLockedError: node 1 gave up after 2s waiting for node 0 to start this run" in stderr
+    assert not os.path.exists(out) or keys(out) == []

@@ -182,9 +182,12 @@ def test_default_chunking_is_64mb(tmp_path):
 
 def test_zstd_compression(tmp_path):
     out = str(tmp_path / "ds")
-    optimize(fns.mixed, range(30), out, num_workers=2, chunk_size=8, compression="zstd", verbose=False)
+    optimize(
+        fns.mixed, range(30), out, num_workers=2, chunk_size=8, compression="zstd", compression_level="chunk",
+        verbose=False,
+    )
     index = Index.load(out)
-    assert index.config.compression == "zstd"
+    assert index.config.compression == "zstd" and index.config.compression_level is None
     assert all(c.filename.endswith(".zstd.bin") for c in index.chunks)
     _same(read_dataset(out, verify=True), [fns.mixed(i) for i in range(30)])
 

@@ -5,9 +5,8 @@ Two steps, two environments (``regenerate.sh --check-ours`` runs both):
     python3 check_litdata_reads_ours.py write DATA_DIR OUT_DIR
         our env: for every vector in DATA_DIR, decode expected.json's items and write
         them with ``litdata_format.write_dataset`` into OUT_DIR/<name> (same
-        chunk_size / chunk_bytes / compression string as the vector; LitData's
-        compression_level / compression_batch_size have no counterpart in our writer
-        and are ignored, so our zstd datasets are whole-chunk zstd).
+        chunk_size / chunk_bytes / compression / compression_level /
+        compression_batch_size as the vector).
 
     .venvs/litdata-0.2.76/bin/python check_litdata_reads_ours.py read DATA_DIR OUT_DIR
         LitData venv: read each OUT_DIR/<name> with ``litdata.StreamingDataset``
@@ -52,7 +51,9 @@ def write_all(data_dir: str, out_dir: str) -> None:
         error_file = os.path.join(out_dir, f"{name}.write_error.txt")
         kwargs = vector["notes"]["optimize_kwargs"]
         options = {
-            k: kwargs[k] for k in ("chunk_size", "chunk_bytes", "compression") if kwargs.get(k) is not None
+            k: kwargs[k]
+            for k in ("chunk_size", "chunk_bytes", "compression", "compression_level", "compression_batch_size")
+            if kwargs.get(k) is not None
         }
         try:
             if vector["reader"]["item_loader"] == "TokensLoader":
@@ -60,7 +61,8 @@ def write_all(data_dir: str, out_dir: str) -> None:
                 litdata_format.write_dataset(target, items, item_loader="TokensLoader", **options)
             else:
                 items = vectors.decode(vector["items"], media_dir=os.path.join(out_dir, "_media", name))
-                litdata_format.write_dataset(target, items, **options)
+                # an encrypted vector: encrypt ours with its key file, so LitData decrypts it with that file
+                litdata_format.write_dataset(target, items, encryption=vectors.encryption_for(vector), **options)
         except Exception as exc:  # noqa: BLE001
             with open(error_file, "w") as f:
                 f.write(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
@@ -99,7 +101,7 @@ def read_all(data_dir: str, out_dir: str) -> int:
     import shutil
     import tempfile
 
-    from write_vectors import _normalize, _raw_serializers, token_blocks
+    from write_vectors import _normalize, _raw_serializers, load_encryption, token_blocks
 
     from litdata import StreamingDataset
     from litdata.streaming.item_loader import TokensLoader
@@ -125,6 +127,8 @@ def read_all(data_dir: str, out_dir: str) -> int:
                     kwargs["item_loader"] = TokensLoader(block_size=vector["reader"]["block_size"])
                 else:
                     kwargs["serializers"] = _raw_serializers()
+                if vector["reader"].get("encryption"):
+                    kwargs["encryption"] = load_encryption(vector["reader"]["encryption"], os.path.join(data_dir, name))
                 ds = StreamingDataset(copy, **kwargs)
                 got = [ds[i] for i in range(len(ds))]
         except Exception as exc:  # noqa: BLE001

@@ -36,6 +36,17 @@ def dataset_names() -> list[str]:
     return sorted(p.name for p in DATA_DIR.iterdir() if (p / "expected.json").is_file())
 
 
+def encryption_for(vector: dict) -> Any:
+    """Our encryption object for an encrypted vector (from the key file LitData saved next to
+    it, and the password in ``reader.encryption``), or None for a plain vector."""
+    spec = vector["reader"].get("encryption")
+    if spec is None:
+        return None
+    from litdata_format import encryption as ours
+
+    return getattr(ours, spec["class"]).load(str(DATA_DIR / vector["dataset"] / spec["key_file"]), spec["password"])
+
+
 def load(name: str) -> dict:
     with open(DATA_DIR / name / "expected.json", encoding="utf-8") as f:
         return json.load(f)

@@ -348,6 +348,10 @@ def _zstd_small(workdir: str) -> list:
     return list(range(10))
 
 
+def _aligned(workdir: str) -> list:
+    return [(i, f"item {i}") for i in range(20)]
+
+
 def _tokens(workdir: str) -> list:
     """The token arrays the generator fn yields: (input i -> 2 arrays)."""
     out = []
@@ -358,8 +362,78 @@ def _tokens(workdir: str) -> list:
     return out
 
 
+def _keyed_str(workdir: str) -> list:
+    """Items with unique str ids, unsorted, non-ASCII and empty included (sidecar sort order)."""
+    ids = [f"id-{(i * 37) % 100:03d}" for i in range(9)] + ["ümlaut", "日本語", "", "Zebra", "a b"]
+    return [{"id": key, "value": i * i} for i, key in enumerate(ids)]
+
+
+def key_of_str(item: dict) -> str:
+    """key_fn of ``keys_str`` (module level: LitData pickles it into its workers)."""
+    return item["id"]
+
+
+def _keyed_int(workdir: str) -> list:
+    """Items with unique int keys: negative, large (int64 range), unsorted."""
+    keys = [7, -3, 2**62, -(2**40), 0, 123456789, -1, 42, 2**31 + 5, 99]
+    return [{"k": key, "v": f"value {i}"} for i, key in enumerate(keys)]
+
+
+def key_of_int(item: dict) -> int:
+    """key_fn of ``keys_int``."""
+    return item["k"]
+
+
+def _encrypted(workdir: str) -> list:
+    """Mixed leaves (int, str, bytes, numpy) for the Fernet vectors."""
+    return [
+        {"id": i, "text": f"secret {i} " + "x" * (i * 5), "raw": bytes([i]) * i, "vec": np.arange(i, dtype=np.int16)}
+        for i in range(8)
+    ]
+
+
+def _encrypted_tiny(workdir: str) -> list:
+    """Items of a few bytes: RSA-OAEP encrypts at most 190 bytes at once."""
+    return [(i, f"s{i}") for i in range(7)]
+
+
+#: Password of every encrypted vector; its key file is data/<name>/encryption_key.json
+#: (written by the encryption object's ``save()``), named in expected.json's ``reader``.
+ENCRYPTION_PASSWORD = "litdata-vectors"
+ENCRYPTION_KEY_FILE = "encryption_key.json"
+
 # name -> (builder, optimize kwargs, covers)
 SPECS: dict[str, dict[str, Any]] = {
+    "encrypted_fernet_sample": dict(
+        build=_encrypted,
+        optimize=dict(chunk_size=3),
+        encryption=dict(cls="FernetEncryption", level="sample"),
+        covers="FernetEncryption(level='sample'): each item encrypted, classic header over the ciphertexts",
+    ),
+    "encrypted_fernet_chunk": dict(
+        build=_encrypted,
+        optimize=dict(chunk_size=3),
+        encryption=dict(cls="FernetEncryption", level="chunk"),
+        covers="FernetEncryption(level='chunk'): each chunk file is one Fernet token",
+    ),
+    "encrypted_fernet_chunk_zstd": dict(
+        build=_encrypted,
+        optimize=dict(chunk_size=3, compression="zstd", compression_level="chunk"),
+        encryption=dict(cls="FernetEncryption", level="chunk"),
+        covers="chunk-level Fernet then whole-chunk zstd (.zstd.bin of the ciphertext)",
+    ),
+    "encrypted_rsa_sample": dict(
+        build=_encrypted_tiny,
+        optimize=dict(chunk_size=3),
+        encryption=dict(cls="RSAEncryption", level="sample"),
+        covers="RSAEncryption(level='sample'), tiny tuple items",
+    ),
+    "encrypted_rsa_chunk": dict(
+        build=_zstd_small,
+        optimize=dict(chunk_size=3),
+        encryption=dict(cls="RSAEncryption", level="chunk"),
+        covers="RSAEncryption(level='chunk'): chunks of 3 ints (under RSA's 190 bytes)",
+    ),
     "str": dict(build=_str, optimize=dict(chunk_size=3), covers="str leaves (utf-8, empty)"),
     "bool": dict(build=_bool, optimize=dict(chunk_size=3), covers="bool leaves"),
     "int": dict(build=_int, optimize=dict(chunk_size=4), covers="int leaves (int64 extremes)"),
@@ -466,6 +540,22 @@ SPECS: dict[str, dict[str, Any]] = {
         build=_framed_strings,
         optimize=dict(chunk_size=4, compression="zstd", compression_level="sample"),
         covers="compression_level='sample' with tuple items: index says zstd/sample, chunks are classic",
+    ),
+    "keys_str": dict(
+        build=_keyed_str,
+        optimize=dict(chunk_size=4, key_fn=key_of_str),
+        covers="optimize(key_fn=...) with str keys: keys/shard-00000.parquet and the index.json keys section",
+    ),
+    "keys_int": dict(
+        build=_keyed_int,
+        optimize=dict(chunk_size=3, key_fn=key_of_int),
+        covers="optimize(key_fn=...) with int keys (int64 key column)",
+    ),
+    "align_chunking": dict(
+        build=_aligned,
+        optimize=dict(chunk_size=3, align_chunking=True),
+        num_workers=3,
+        covers="align_chunking=True with 3 workers: whole chunks of chunk_size on every worker but the last",
     ),
     "tokens": dict(
         build=_tokens,

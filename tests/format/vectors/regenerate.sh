@@ -17,14 +17,14 @@ VENV="${LITDATA_VENV:-$ROOT/.venvs/litdata-0.2.76}"
 PYTHON="${PYTHON:-python3}"
 
 ensure_venv() {
-    if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import litdata, zstd, PIL, torch" 2>/dev/null; then
+    if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import litdata, zstd, PIL, torch, polars" 2>/dev/null; then
         return
     fi
     echo "creating $VENV" >&2
     "$PYTHON" -m venv "$VENV"
     # Our constraints replace the machine-wide constraint file (/etc/xdg/pip/pip.conf).
     export PIP_CONSTRAINT="$HERE/constraints.txt"
-    "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" "litdata==0.2.76" zstd Pillow numpy
+    "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" "litdata==0.2.76" zstd Pillow numpy "polars==2.1.0"
     # torchvision: a CUDA build that fails beside CPU torch; obstore: refuses http endpoints.
     "$VENV/bin/python" -m pip uninstall --quiet -y torchvision obstore || true
 }

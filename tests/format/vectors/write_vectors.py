@@ -129,6 +129,14 @@ def inspect_dataset(path: str) -> dict:
             "chunk_size": chunk["chunk_size"],
             "dim": chunk["dim"],
         }
+        encrypted_level = (config.get("encryption") or {}).get("level")
+        if encrypted_level == "chunk":  # ciphertext: no header to read without the key
+            body = zstd.decompress(raw) if ".zstd" in chunk["filename"] else raw
+            info["layout"] = "chunk-level encrypted" + (" + whole-chunk zstd" if body is not raw else "")
+            info["chunk_bytes_is"] = "ciphertext size" if len(body) == chunk["chunk_bytes"] else "not it"
+            info["ciphertext_head_hex"] = body[:16].hex()
+            chunks.append(info)
+            continue
         if ".zstd" in chunk["filename"]:
             plain = zstd.decompress(raw)
             info["layout"] = "whole-chunk zstd"
@@ -153,6 +161,8 @@ def inspect_dataset(path: str) -> dict:
                 first_payload = raw[hdr["offsets"][0] : hdr["offsets"][0] + 4]
                 if hdr["num_items"] and first_payload == b"\x28\xb5\x2f\xfd":
                     info["layout"] = "classic + per-item zstd (sample)"
+                if encrypted_level == "sample":
+                    info["layout"] = "classic + per-item encryption (sample)"
                 if (
                     chunks == []
                     and info["layout"] == "classic"
@@ -219,7 +229,7 @@ def _normalize(value: Any) -> Any:
     return encode(value)
 
 
-def readback(path: str, expected_items: list, spec: dict, media: dict | None) -> dict:
+def readback(path: str, expected_items: list, spec: dict, media: dict | None, encryption: Any = None) -> dict:
     """Read the dataset with litdata.StreamingDataset; compare with the expected items."""
     from litdata import StreamingDataset
     from litdata.streaming.item_loader import TokensLoader
@@ -232,6 +242,8 @@ def readback(path: str, expected_items: list, spec: dict, media: dict | None) ->
             kwargs["item_loader"] = TokensLoader(block_size=vector_items.TOKEN_BLOCK_SIZE)
         else:
             kwargs["serializers"] = _raw_serializers()
+        if encryption is not None:
+            kwargs["encryption"] = encryption
         try:
             ds = StreamingDataset(copy, **kwargs)
             got = [ds[i] for i in range(len(ds))]
@@ -294,6 +306,21 @@ def token_blocks(arrays: list[np.ndarray], chunk_dims: list[int], block_size: in
     return blocks
 
 
+def make_encryption(spec: dict) -> Any:
+    """LitData's encryption object for a vector spec (``cls``, ``level``), with the vectors' password."""
+    from litdata.utilities import encryption as litdata_encryption
+
+    return getattr(litdata_encryption, spec["cls"])(vector_items.ENCRYPTION_PASSWORD, level=spec["level"])
+
+
+def load_encryption(reader: dict, folder: str) -> Any:
+    """LitData's encryption object from a vector's key file (``expected.json``'s ``reader.encryption``)."""
+    from litdata.utilities import encryption as litdata_encryption
+
+    cls = getattr(litdata_encryption, reader["class"])
+    return cls.load(os.path.join(folder, reader["key_file"]), reader["password"])
+
+
 def _keep_timestamp_if_unchanged(out: str, old_index: bytes | None) -> None:
     """Regenerating an unchanged dataset leaves index.json byte-identical: when only
     ``updated_at`` differs, the previous file is put back (chunk files are deterministic)."""
@@ -324,6 +351,7 @@ def write_one(name: str, out_root: str, workdir: str) -> dict:
         shutil.rmtree(out)
     values = vector_items.build_items(name, workdir)
     kwargs = dict(spec["optimize"])
+    encryption = make_encryption(spec["encryption"]) if "encryption" in spec else None
     if spec.get("item_loader") == "TokensLoader":
         fn = functools.partial(_token_fn, name, workdir)
         inputs = list(range(len(values) // 2))
@@ -331,12 +359,20 @@ def write_one(name: str, out_root: str, workdir: str) -> dict:
     else:
         fn = functools.partial(_fn, name, workdir)
         inputs = list(range(len(values)))
-    litdata.optimize(fn=fn, inputs=inputs, output_dir=out, num_workers=1, verbose=False, **kwargs)
+    extra = {} if encryption is None else {"encryption": encryption}
+    workers = spec.get("num_workers", 1)
+    litdata.optimize(fn=fn, inputs=inputs, output_dir=out, num_workers=workers, verbose=False, **kwargs, **extra)
     _keep_timestamp_if_unchanged(out, old_index)
+    if encryption is not None:  # the key material a reader needs, next to the dataset
+        encryption.save(os.path.join(out, vector_items.ENCRYPTION_KEY_FILE))
 
     notes = inspect_dataset(out)
     notes["optimize_kwargs"] = {k: (v if k != "item_loader" else "TokensLoader()") for k, v in kwargs.items()}
-    notes["optimize_kwargs"]["num_workers"] = 1
+    if "key_fn" in kwargs:  # a function: recorded by name
+        notes["optimize_kwargs"]["key_fn"] = kwargs["key_fn"].__name__
+    notes["optimize_kwargs"]["num_workers"] = workers
+    if encryption is not None:
+        notes["optimize_kwargs"]["encryption"] = f"{spec['encryption']['cls']}(password, level={encryption.level!r})"
     result: dict[str, Any] = {"dataset": name, "covers": spec["covers"]}
     if spec.get("item_loader") == "TokensLoader":
         dims = [c["dim"] for c in notes["chunks"]]
@@ -366,7 +402,13 @@ def write_one(name: str, out_root: str, workdir: str) -> dict:
             for f in notes["data_format"]
         ):
             media = [encode(v, media_as_raw=True) for v in values]
-    notes["litdata_readback"] = readback(out, result["items"], spec, media)
+    if encryption is not None:
+        result["reader"]["encryption"] = {
+            "class": spec["encryption"]["cls"],
+            "password": vector_items.ENCRYPTION_PASSWORD,
+            "key_file": vector_items.ENCRYPTION_KEY_FILE,
+        }
+    notes["litdata_readback"] = readback(out, result["items"], spec, media, encryption)
     if notes["chunk_count"] < 2:
         notes["warning"] = "only one chunk"
     result["notes"] = notes

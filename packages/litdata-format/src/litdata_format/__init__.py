@@ -7,11 +7,21 @@ processes, no torch requirement (torch and Pillow are used when installed).
 from .checksum import compute_checksum, file_checksum, verify_checksum
 from .chunk import ClassicChunk, encode_chunk, header_size, open_chunk_bytes, open_chunk_file
 from .compression import compress, decompress, decompressed_filename, parse_compression
+from .encryption import (
+    DecryptionError,
+    Encryption,
+    EncryptionError,
+    EncryptionLevel,
+    FernetEncryption,
+    RSAEncryption,
+)
 from .errors import (
     ChecksumMismatchError,
     ChunkFormatError,
+    DatasetExistsError,
     FormatError,
     IndexFormatError,
+    ItemIndexError,
     PickleNotAllowedError,
     SerializationError,
 )
@@ -45,16 +55,24 @@ __all__ = [
     "ChunkInfo",
     "ChunkWriter",
     "ClassicChunk",
+    "DatasetExistsError",
     "DatasetReader",
+    "DecryptionError",
+    "Encryption",
+    "EncryptionError",
+    "EncryptionLevel",
+    "FernetEncryption",
     "FormatError",
     "FramedChunk",
     "Index",
     "IndexConfig",
     "IndexFormatError",
     "ItemDecoder",
+    "ItemIndexError",
     "ItemEncoder",
     "JpegArray",
     "PickleNotAllowedError",
+    "RSAEncryption",
     "SerializationError",
     "Serializer",
     "SerializerRegistry",

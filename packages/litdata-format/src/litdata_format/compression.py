@@ -1,8 +1,10 @@
-"""Whole-chunk compression: ``"zstd"`` (level 4, as LitData) and ``"zstd:N"``.
+"""zstd codec: ``"zstd"`` (level 4, as LitData) and ``"zstd:N"``; whole-chunk file names.
 
-A compressed chunk is stored as ``chunk-R-I.zstd.bin``; readers decompress it back to the
-classic layout (``chunk-R-I.bin``). LitData 0.2.76's framed layout is read by
-:mod:`litdata_format.framed`.
+A whole-chunk compressed chunk (``compression_level="chunk"``) is stored as
+``chunk-R-I.zstd.bin``; readers decompress it back to the classic layout
+(``chunk-R-I.bin``). Where the frames go for the other levels is described in
+:mod:`litdata_format.compression_layout`; the framed layout is read by
+:mod:`litdata_format.framed` and written by :mod:`litdata_format.framed_writer`.
 """
 
 from __future__ import annotations
@@ -53,10 +55,29 @@ def is_compressed_filename(filename: str) -> bool:
     return _COMPRESSED_NAME.search(filename) is not None
 
 
+def compressor(compression: str) -> zstandard.ZstdCompressor:
+    """This thread's compressor for ``compression`` (``"zstd"`` or ``"zstd:N"``).
+
+    One per thread and level, reused: the per-sample layout compresses every item on its
+    own, and building a compressor per item would cost more than compressing a short one.
+    Its frames carry the content size and no checksum, byte for byte what LitData's
+    ``zstd`` package writes at the same level with the same libzstd.
+    """
+    cache = getattr(_local, "compressors", None)
+    if cache is None:
+        cache = _local.compressors = {}
+    found = cache.get(compression)
+    if found is None:
+        parsed = parse_compression(compression)
+        if parsed is None:
+            raise ValueError("compression is None: nothing to compress with")
+        found = cache[compression] = zstandard.ZstdCompressor(level=parsed[1])
+    return found
+
+
 def compress(data: bytes | memoryview, compression: str) -> bytes:
-    parsed = parse_compression(compression)
-    assert parsed is not None
-    return zstandard.ZstdCompressor(level=parsed[1]).compress(data)
+    """One zstd frame holding ``data``."""
+    return compressor(compression).compress(data)
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:

@@ -29,3 +29,19 @@ class SerializationError(TypeError):
 
 class PickleNotAllowedError(FormatError):
     """A dataset holds pickled values and the caller did not allow unpickling them."""
+
+
+class ItemIndexError(IndexError, ValueError):
+    """An item index outside the dataset.
+
+    An ``IndexError`` as Python sequences raise, and a ``ValueError`` too, because that is
+    what LitData raises there: code written for either catches it.
+    """
+
+
+class DatasetExistsError(FileExistsError, RuntimeError):
+    """The output already holds a dataset and the call did not say what to do with it.
+
+    A ``FileExistsError`` (what it is), and a ``RuntimeError`` too, because that is what
+    LitData raises there: code written for either catches it.
+    """

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .encryption import check_declared
 from .errors import IndexFormatError
 
 INDEX_FILENAME = "index.json"
@@ -168,15 +169,14 @@ class IndexConfig:
         compression = _check_type(data.get("compression"), (str,), f"{where}.compression", allow_none=True)
         if compression is not None and compression.split(":")[0] != "zstd":
             raise IndexFormatError(f"{where}.compression: unsupported compression {compression!r} (known: zstd, zstd:N)")
-        if data.get("encryption") is not None:
-            raise IndexFormatError(f"{where}.encryption: encrypted datasets are not supported")
+        encryption = check_declared(data.get("encryption"), where)
         return cls(
             data_format=list(data_format),
             data_spec=_check_type(data.get("data_spec"), (str,), f"{where}.data_spec", allow_none=True),
             chunk_bytes=_non_negative_int(data.get("chunk_bytes"), f"{where}.chunk_bytes", allow_none=True),
             chunk_size=_non_negative_int(data.get("chunk_size"), f"{where}.chunk_size", allow_none=True),
             compression=compression,
-            encryption=None,
+            encryption=encryption,
             item_loader=_check_type(data.get("item_loader") or "PyTreeLoader", (str,), f"{where}.item_loader"),
             extra={k: v for k, v in data.items() if k not in _CONFIG_KEYS},
         )
@@ -194,13 +194,27 @@ class IndexConfig:
         )
         return data
 
+    @property
+    def compression_level(self) -> str | None:
+        """``"batch"`` or ``"sample"`` for LitData's in-file zstd layouts; None for whole-chunk
+        zstd and for no compression. Kept in ``extra`` under LitData's key."""
+        return self.extra.get("compression_level")
+
+    @property
+    def compression_batch_size(self) -> int | None:
+        """Items per zstd frame of a ``"batch"`` dataset, else None (``extra`` key, as LitData)."""
+        return self.extra.get("compression_batch_size")
+
     def same_layout(self, other: IndexConfig) -> bool:
         """True when items written under ``other`` can be appended to a dataset written under ``self``."""
         return (
             self.data_format == other.data_format
             and self.data_spec == other.data_spec
             and self.compression == other.compression
+            and self.compression_level == other.compression_level
+            and self.compression_batch_size == other.compression_batch_size
             and self.item_loader == other.item_loader
+            and self.encryption == other.encryption
             and self.chunk_bytes == other.chunk_bytes
             and self.chunk_size == other.chunk_size
         )

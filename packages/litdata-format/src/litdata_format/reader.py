@@ -16,7 +16,8 @@ from typing import Any
 from .checksum import verify_checksum
 from .chunk import ClassicChunk, map_file, open_chunk_bytes
 from .compression import decompress, decompress_item, is_compressed_filename, sample_compressed
-from .errors import ChunkFormatError, FormatError
+from .encryption import Encryption, EncryptionLevel, decrypt_chunk, decrypt_item, resolve_encryption
+from .errors import ChunkFormatError, FormatError, ItemIndexError
 from .framed import FramedChunk
 from .index import Index
 from .item import ItemDecoder
@@ -39,11 +40,18 @@ class DatasetReader:
         verify: bool = False,
         block_size: int | None = None,
         registry: SerializerRegistry | None = None,
+        encryption: Encryption | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.index = Index.load(self.path)
         self.verify = verify
         config = self.index.config
+        declared = None if config is None else config.encryption
+        tokens = config is not None and config.item_loader == TOKENS_LOADER
+        encryption = resolve_encryption(declared, encryption, self.path, tokens=tokens)
+        level = None if encryption is None else encryption.level
+        self._sample_encryption = encryption if level == EncryptionLevel.SAMPLE else None
+        self._chunk_encryption = encryption if level == EncryptionLevel.CHUNK else None
         self._chunks: dict[int, ClassicChunk | FramedChunk] = {}
         self.tokens = config is not None and config.item_loader == TOKENS_LOADER
         if self.tokens:
@@ -69,7 +77,7 @@ class DatasetReader:
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
-            raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items")
+            raise ItemIndexError(f"index {index} is out of range for a dataset of {len(self)} items")
         chunk = bisect_right(self._ends, index)
         start = self._ends[chunk - 1] if chunk else 0
         return chunk, index - start
@@ -88,6 +96,8 @@ class DatasetReader:
                 verify_checksum(data, info.checksum, info.filename)
             if is_compressed_filename(info.filename):
                 data = decompress(data, info.filename)
+            if self._chunk_encryption is not None:
+                data = decrypt_chunk(self._chunk_encryption, data, info.filename)
             opened = self._chunks[number] = open_chunk_bytes(data, info.filename)
             if len(opened) != info.chunk_size:
                 raise ChunkFormatError(
@@ -105,6 +115,8 @@ class DatasetReader:
         assert self._decoder is not None
         data = chunk.item(within)
         try:
+            if self._sample_encryption is not None:
+                data = decrypt_item(self._sample_encryption, data)
             if self._per_sample:
                 data = decompress_item(data, chunk.name)
             return self._decoder.decode(data)
@@ -124,9 +136,10 @@ def read_dataset(
     allow_pickle: bool = False,
     verify: bool = False,
     block_size: int | None = None,
+    encryption: Encryption | None = None,
 ) -> list[Any]:
     """All items of a local dataset in stored order (token blocks when ``block_size`` is given)."""
-    reader = DatasetReader(path, allow_pickle=allow_pickle, verify=verify, block_size=block_size)
+    reader = DatasetReader(path, allow_pickle=allow_pickle, verify=verify, block_size=block_size, encryption=encryption)
     return list(reader)
 
 

@@ -19,9 +19,12 @@ import numpy as np
 
 from .checksum import crc32_checksum
 from .chunk import MAX_CHUNK_BYTES, chunk_header, header_size
-from .compression import compress, compressed_filename, parse_compression
+from .compression import compress, compressed_filename
+from .compression_layout import BATCH, SAMPLE, resolve_compression_layout
 from .dtypes import NUMPY_DTYPE_INDEX
-from .errors import SerializationError
+from .encryption import Encryption, EncryptionLevel, check_for_writing
+from .errors import DatasetExistsError, SerializationError
+from .framed_writer import framed_pieces, sample_pieces
 from .index import ChunkInfo, Index, IndexConfig
 from .item import ItemEncoder
 from .serializers import NoHeaderTensorSerializer, SerializerRegistry
@@ -97,6 +100,11 @@ class ChunkWriter:
     or tokens for ``item_loader="TokensLoader"``) sets when a chunk closes; with neither,
     chunks close at 64 MB. An item bigger than ``chunk_bytes`` gets a chunk of its own.
     ``on_chunk`` is called with each closed chunk's path and :class:`ChunkInfo`.
+
+    ``compression`` / ``compression_level`` / ``compression_batch_size`` mean what they
+    mean for LitData (see :mod:`litdata_format.compression_layout`): ``"zstd"`` alone
+    writes framed ``.bin`` chunks of 256 items per frame; ``compression_level="chunk"``
+    writes whole-chunk ``.zstd.bin`` files. Chunks close on the uncompressed size.
     """
 
     def __init__(
@@ -106,12 +114,15 @@ class ChunkWriter:
         chunk_bytes: int | str | None = None,
         chunk_size: int | None = None,
         compression: str | None = None,
+        compression_level: str | None = None,
+        compression_batch_size: int | None = None,
         item_loader: str = PYTREE_LOADER,
         rank: int = 0,
         start_chunk_index: int = 0,
         checksum: bool = True,
         registry: SerializerRegistry | None = None,
         on_chunk: Callable[[str, ChunkInfo], None] | None = None,
+        encryption: Encryption | None = None,
     ) -> None:
         if chunk_bytes is not None and chunk_size is not None:
             raise ValueError("pass either chunk_bytes or chunk_size, not both")
@@ -121,7 +132,18 @@ class ChunkWriter:
             chunk_bytes = DEFAULT_CHUNK_BYTES
         if item_loader not in (PYTREE_LOADER, TOKENS_LOADER):
             raise ValueError(f"unknown item_loader {item_loader!r}: use {PYTREE_LOADER!r} or {TOKENS_LOADER!r}")
-        parse_compression(compression)
+        self.layout = resolve_compression_layout(
+            compression, compression_level, compression_batch_size, item_loader=item_loader
+        )
+        self.encryption = check_for_writing(encryption, item_loader == TOKENS_LOADER)
+        if self.encryption is not None and self.layout.level in (BATCH, SAMPLE):
+            raise ValueError(
+                f"compression_level={self.layout.level!r} does not support encryption (as in LitData): "
+                "use compression_level='chunk' or no compression"
+            )
+        level = None if self.encryption is None else self.encryption.level
+        self._sample_encryption = self.encryption if level == EncryptionLevel.SAMPLE else None
+        self._chunk_encryption = self.encryption if level == EncryptionLevel.CHUNK else None
         self.output_dir = os.fspath(output_dir)
         os.makedirs(self.output_dir, exist_ok=True)
         self.chunk_bytes = None if chunk_bytes is None else parse_size(chunk_bytes)
@@ -157,6 +179,8 @@ class ChunkWriter:
         else:
             payload, dim = self._encoder.encode(item), 0  # type: ignore[assignment]
             units = 1
+            if self._sample_encryption is not None:  # chunk_bytes then counts the encrypted size
+                payload = self._sample_encryption.encrypt(payload)
         if self._pending and self._would_overflow(len(payload), units):
             self.flush()
         if header_size(len(self._pending) + 1) + self._pending_bytes + len(payload) > MAX_CHUNK_BYTES:
@@ -181,9 +205,21 @@ class ChunkWriter:
         pieces = [chunk_header(self._pending), *self._pending]
         size = len(pieces[0]) + self._pending_bytes
         filename = chunk_filename(self.rank, self._next_index)
-        if self.compression is not None:
-            filename = compressed_filename(filename, self.compression)
-            pieces = [compress(b"".join(pieces), self.compression)]
+        if self._chunk_encryption is not None:  # before whole-chunk compression, as LitData
+            pieces = [self._chunk_encryption.encrypt(b"".join(pieces))]
+            size = len(pieces[0])  # LitData's chunk_bytes: the encrypted size
+        layout = self.layout
+        if layout.level == BATCH:
+            assert layout.compression is not None and layout.batch_size is not None
+            pieces = framed_pieces(self._pending, layout.batch_size, layout.compression)
+            size = sum(len(piece) for piece in pieces)  # LitData: the file size of in-file layouts
+        elif layout.level == SAMPLE:
+            assert layout.compression is not None
+            pieces = sample_pieces(self._pending, layout.compression)
+            size = sum(len(piece) for piece in pieces)
+        elif layout.compression is not None:  # whole chunk; chunk_bytes stays the uncompressed size
+            filename = compressed_filename(filename, layout.compression)
+            pieces = [compress(b"".join(pieces), layout.compression)]
         path = os.path.join(self.output_dir, filename)
         crc = write_file_atomic(path, pieces)  # the pieces go to disk without one big join
         info = ChunkInfo(
@@ -210,7 +246,9 @@ class ChunkWriter:
             chunk_bytes=self.chunk_bytes,
             chunk_size=self.chunk_size,
             compression=self.compression,
+            encryption=None if self.encryption is None else self.encryption.state_dict(),
             item_loader=self.item_loader,
+            extra=self.layout.index_keys(),
         )
 
     def close(self) -> Index:
@@ -226,22 +264,28 @@ def write_dataset(
     chunk_bytes: int | str | None = None,
     chunk_size: int | None = None,
     compression: str | None = None,
+    compression_level: str | None = None,
+    compression_batch_size: int | None = None,
     item_loader: str = PYTREE_LOADER,
     checksum: bool = True,
     registry: SerializerRegistry | None = None,
+    encryption: Encryption | None = None,
 ) -> Index:
     """Write ``items`` as a complete dataset (chunks, then ``index.json`` last) in one process."""
     output_dir = os.fspath(output_dir)
     if os.path.exists(os.path.join(output_dir, "index.json")):
-        raise FileExistsError(f"{output_dir} already holds a dataset (index.json); choose an empty folder")
+        raise DatasetExistsError(f"{output_dir} already holds a dataset (index.json); choose an empty folder")
     writer = ChunkWriter(
         output_dir,
         chunk_bytes=chunk_bytes,
         chunk_size=chunk_size,
         compression=compression,
+        compression_level=compression_level,
+        compression_batch_size=compression_batch_size,
         item_loader=item_loader,
         checksum=checksum,
         registry=registry,
+        encryption=encryption,
     )
     for item in items:
         writer.add(item)

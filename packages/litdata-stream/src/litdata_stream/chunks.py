@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from litdata_format import ChunkFormatError, ClassicChunk, FramedChunk, open_chunk_bytes
+from litdata_format.encryption import decrypt_chunk
 
 from .source import DatasetSource
 
@@ -71,7 +72,10 @@ class OpenChunks:
             source.cache.hold(name)
         try:
             source.ensure_local(number)
-            chunk = open_chunk_bytes(map_chunk_file(source.local_path(number)), info.filename)
+            data = map_chunk_file(source.local_path(number))
+            if source.chunk_encryption is not None:  # held decrypted in memory while open
+                data = decrypt_chunk(source.chunk_encryption, data, f"{info.filename} of {source.url}")
+            chunk = open_chunk_bytes(data, info.filename)
             if len(chunk) != info.chunk_size:
                 raise ChunkFormatError(
                     f"chunk {info.filename} holds {len(chunk)} items but index.json says {info.chunk_size}"

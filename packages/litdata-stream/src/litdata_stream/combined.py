@@ -25,7 +25,8 @@ from torch.utils.data import IterableDataset
 from .dataset import StreamingDataset
 from .env import DistributedEnv, WorkerEnv
 from .plan import RankPlan, num_batches
-from .resume import resolve_segment
+from .resume import dataset_identity, resolve_segment, saved_segment
+from .state_override import overridden_dataset_state, overridden_mixture_state
 from .steering import LoaderSteered, Steering
 
 STATE_VERSION = 1
@@ -76,6 +77,14 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         weights: the sampling weights; by default proportional to the datasets' sizes.
         iterate_over_all: continue until every dataset is exhausted (default when no
             weights are given) or stop at the first exhausted one (default with weights).
+            With ``weights`` given it defaults to False: LitData refuses weights with its
+            default ``iterate_over_all=True`` and so requires ``iterate_over_all=False`` to
+            be written; here both spellings mean the same. ``iterate_over_all=True`` with
+            weights draws by the weights until all datasets are exhausted.
+        force_override_state_dict: resume from a state saved with other weights, seed or
+            ``iterate_over_all``, or of fewer datasets (those added at the end start their
+            epoch afresh): the mixture's arguments win, with a warning, instead of an
+            error; see :mod:`litdata_stream.state_override`.
     """
 
     def __init__(
@@ -84,6 +93,7 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         seed: int = 42,
         weights: Sequence[float] | None = None,
         iterate_over_all: bool | None = None,
+        force_override_state_dict: bool = False,
     ) -> None:
         super().__init__()
         self.datasets = list(datasets)
@@ -104,6 +114,7 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
             self.weights = [float(d.num_items) for d in self.datasets]
         self.iterate_over_all = (weights is None) if iterate_over_all is None else bool(iterate_over_all)
         self.seed = int(seed)
+        self.force_override_state_dict = bool(force_override_state_dict)
         self._init_steering()
 
     def set_distributed_env(self, env: DistributedEnv | None) -> None:
@@ -171,9 +182,29 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume from :meth:`state_dict` on the next iteration, on any topology."""
+        if self.force_override_state_dict or any(getattr(d, "force_override_state_dict", False) for d in self.datasets):
+            state = self._overridden(state)
         self.check_state(state)
         self._steer(epoch=int(state["epoch"]), epoch_set=True)
         self._pending_state = dict(state)
+
+    def _settings(self) -> dict[str, Any]:
+        return {"seed": self.seed, "weights": list(self.weights), "iterate_over_all": self.iterate_over_all}
+
+    def _overridden(self, state: dict[str, Any], warn: bool = True) -> dict[str, Any]:
+        """``state`` with the settings of this mixture and of its datasets that override theirs."""
+        if not isinstance(state, dict) or state.get("type") != STATE_TYPE:
+            return state
+        if self.force_override_state_dict:
+            state = overridden_mixture_state(self._settings(), len(self.datasets), state, warn=warn)
+        children = list(state.get("datasets", []))
+        for d, (dataset, child) in enumerate(zip(self.datasets, children)):
+            if dataset.force_override_state_dict:
+                children[d] = overridden_dataset_state(dataset_identity(dataset), child, url=dataset.source.url,
+                                                       warn=warn)
+        if any(new is not old for new, old in zip(children, state.get("datasets", []))):
+            state = {**state, "datasets": children, "overridden": True}
+        return state
 
     def check_state(self, state: dict[str, Any]) -> None:
         """Refuse a state saved from another mixture (a clear ``ValueError``)."""
@@ -181,12 +212,13 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
             raise ValueError(f"not a {STATE_TYPE} state")
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unknown {STATE_TYPE} state version {state.get('version')!r}")
+        state = self._overridden(state, warn=False)
         for key, now in (("seed", self.seed), ("weights", list(self.weights)),
                          ("iterate_over_all", self.iterate_over_all)):
             if state.get(key) != now:
                 raise ValueError(f"cannot resume: the state was saved with {key}={state.get(key)!r}, "
                                  f"the mixture has {key}={now!r}")
-        if len(state["datasets"]) != len(self.datasets):
+        if len(state["datasets"]) != len(self.datasets) and not self.force_override_state_dict:
             raise ValueError(f"cannot resume: the state mixes {len(state['datasets'])} datasets, "
                              f"this mixture {len(self.datasets)}")
         for dataset, child in zip(self.datasets, state["datasets"]):
@@ -199,7 +231,7 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
             return
         env = self._env()
         epoch = int(state["epoch"])
-        if int(state["world_size"]) == env.world_size:  # same shares: the same mix goes on
+        if int(state["world_size"]) == env.world_size and not state.get("overridden"):  # the same mix goes on
             children = tuple(
                 None if c["intervals"] is None else tuple((int(a), int(b)) for a, b in c["intervals"])
                 for c in state["datasets"]
@@ -208,7 +240,17 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
                         first_sample=int(state["samples_consumed"]), first_batch=0, epoch_set=True)
             return
         children = []
-        for dataset, child in zip(self.datasets, state["datasets"]):
+        for d, dataset in enumerate(self.datasets):
+            if d >= len(state["datasets"]):  # added after the state was saved (an override)
+                children.append(None)
+                continue
+            child = state["datasets"][d]
+            if state.get("overridden"):  # what no rank has served, whatever the topology
+                saved = saved_segment(child)
+                order = dataset.epoch_order(epoch)
+                children.append(RankPlan(order, saved, 0).remaining_after(int(child["batches_consumed"])
+                                                                          * saved.batch_size))
+                continue
             segment = dataset.rank_plan(Steering(epoch=epoch, batch_size=1, env=env, epoch_set=True)).segment
             intervals, _ = resolve_segment(child, dataset.epoch_order(epoch), segment)
             children.append(intervals)

@@ -24,23 +24,31 @@ from litdata_format import (
     ChunkFormatError,
     FormatError,
     ItemDecoder,
-    parse_size,
+    ItemIndexError,
     token_dtype,
 )
 from litdata_format.compression import decompress_item, sample_compressed
+from litdata_format.encryption import Encryption, decrypt_item
 
-from .cache import DEFAULT_MAX_CACHE_BYTES
+from .cache import DEFAULT_MAX_CACHE_BYTES, default_cache_root
+from .cache_budget import resolve_max_cache_size
 from .chunks import OpenChunks, Prefetcher
 from .env import WorkerEnv
+from .inert_options import check_batch_decode, check_num_canonical_nodes, check_window_direct_io
+from .item_loaders import resolve_item_loader
 from .plan import RankPlan, Segment
 from .profiler import TRACER
 from .resume import check_dataset_state, dataset_identity, resolve_segment
 from .selection import Selection
+from .serializer_overrides import serializer_registry
+from .session_options import merge_session_options
 from .shuffle import check_algorithm, epoch_order
 from .shuffle.base import EpochOrder
+from .shuffle.item_window import ItemWindowShuffle, resolve_item_shuffle_window
 from .source import DatasetSource
+from .state_override import overridden_dataset_state
 from .steering import LoaderSteered, Steering
-from .tokens import TokensLoader
+from .transforms import resolve_transform
 
 #: ``shuffle=True`` mixes items across blocks of this many chunks by default.
 DEFAULT_BLOCK_CHUNKS = 8
@@ -66,17 +74,22 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         input_dir: a local folder, ``local:/path`` (a network drive, copied into the cache),
             ``s3://``, ``gs://`` or ``azure://`` URL.
         cache_dir: where chunks are cached (default ``$LITDATA_CACHE_DIR`` or the user cache).
-        item_loader: ``TokensLoader(block_size)`` for token datasets; default: whole items.
+        item_loader: ``TokensLoader(block_size)`` for token datasets (ours or LitData's);
+            default (or LitData's ``PyTreeLoader()``): whole items.
         shuffle: a new seeded order each epoch (see ``shuffle_algo``).
         drop_last: drop the samples that do not fill every rank's last batch; by default
             True under distributed training and False otherwise (ranks are then padded
             with repeated samples so that they all get the same number of batches).
         seed: seeds shuffling and subsampling.
-        max_cache_size: the cache folder never holds more (bytes or ``"10GB"``).
+        max_cache_size: the cache folder never holds more: bytes, ``"10GB"``/``"10G"``, a
+            fraction of the free disk (``0.9``), or None (LitData's rule: 75% of the free
+            disk, leaving 50 GB free); ``$MAX_CACHE_SIZE`` wins when set. The default
+            stays a fixed 100 GB so that the shuffle blocks (which fit the budget) do not
+            depend on the free disk space.
         subsample: keep this fraction of the items (fixed by the seed).
         max_pre_download: chunks each worker downloads ahead of need.
         storage_options: passed to the storage backend (endpoint, credentials, ...).
-        transform: applied to every item read.
+        transform: applied to every item read (a list: each in turn, as in LitData).
         allow_pickle: allow decoding pickled values stored in the dataset.
         shuffle_algo: ``"block"`` (default: items permuted across blocks of
             ``shuffle_block_size`` items, several chunks, so batches mix chunks) or
@@ -85,48 +98,90 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         shuffle_block_size: items per block of the block shuffle (default: 8 chunks'
             worth; the dataset's size or more: a full permutation). Shrunk, with a
             warning, when the chunks of a block would not fit ``max_cache_size``.
+        encryption: the ``FernetEncryption`` / ``RSAEncryption`` the dataset was written
+            with (or ``.load()``-ed from its key file); required for an encrypted dataset,
+            checked against its index (algorithm, level) when the dataset is opened.
+        serializers: data format name -> serializer decoding the leaves of that name
+            (LitData serializer objects or ``litdata_format.Serializer``), replacing or
+            adding to the built-in ones; see :mod:`litdata_stream.serializer_overrides`.
+        session_options: ``boto3.Session`` arguments (``profile_name``, ``region_name``,
+            credentials) for ``s3://`` datasets; ``storage_options`` win where both set one.
+        index_path: the dataset's ``index.json`` (or a folder holding it) kept apart from
+            ``input_dir``, local or a URL; chunks are still read from ``input_dir``.
+        force_override_state_dict: resume from a state saved with another seed, shuffle
+            or size: the dataset's arguments win (with a warning) instead of an error.
+        num_canonical_nodes: accepted for LitData; changes nothing here (the epoch order
+            does not depend on the number of nodes, so any world size resumes it).
+        batch_decode: accepted for LitData (how many items it decodes at once: speed
+            only); changes nothing here, where each item is decoded when it is read.
+        item_shuffle_window: LitData's in-chunk shuffle: chunks in random order, each
+            chunk's items shuffled by aligned windows of this many items (``"auto"``: 256,
+            ``0``/``"full"``: the whole chunk); replaces ``shuffle_algo`` when given.
+            None (default) keeps ``shuffle_algo``.
+        window_direct_io: accepted for LitData (O_DIRECT window reads on NFS); changes
+            nothing here.
     """
 
     def __init__(
         self,
         input_dir: str | os.PathLike[str],
-        cache_dir: str | None = None,
-        item_loader: TokensLoader | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        item_loader: Any = None,
         shuffle: bool = False,
         drop_last: bool | None = None,
         seed: int = 42,
-        max_cache_size: int | str = DEFAULT_MAX_CACHE_BYTES,
+        serializers: dict[str, Any] | None = None,
+        max_cache_size: int | float | str | None = DEFAULT_MAX_CACHE_BYTES,
         subsample: float = 1.0,
-        max_pre_download: int = 2,
+        encryption: Encryption | None = None,
         storage_options: dict[str, Any] | None = None,
-        transform: Callable[[Any], Any] | None = None,
+        session_options: dict[str, Any] | None = None,
+        max_pre_download: int = 2,
+        index_path: str | None = None,
+        force_override_state_dict: bool = False,
+        transform: Callable[[Any], Any] | list[Callable[[Any], Any]] | None = None,
+        num_canonical_nodes: int | None = None,
+        batch_decode: int | str | bool = "auto",
+        item_shuffle_window: int | str | None = None,
+        window_direct_io: bool = False,
         allow_pickle: bool = False,
         shuffle_algo: str = "block",
         shuffle_block_size: int | None = None,
     ) -> None:
         super().__init__()
-        if item_loader is not None and not isinstance(item_loader, TokensLoader):
-            raise TypeError(f"item_loader must be a TokensLoader or None, got {type(item_loader).__name__}")
+        item_loader = resolve_item_loader(item_loader)
         self.input_dir = os.fspath(input_dir)
-        self.max_cache_bytes = parse_size(max_cache_size)
+        cache_root = os.path.expanduser(os.fspath(cache_dir)) if cache_dir else default_cache_root()
+        self.max_cache_bytes = resolve_max_cache_size(max_cache_size, cache_root)
+        self.serializers = serializers
+        self.session_options = session_options
+        self.index_path = index_path
+        self.force_override_state_dict = bool(force_override_state_dict)
+        self.num_canonical_nodes = check_num_canonical_nodes(num_canonical_nodes)
+        self.batch_decode = check_batch_decode(batch_decode)
+        self.window_direct_io = check_window_direct_io(window_direct_io)
+        self.item_shuffle_window = item_shuffle_window
+        self.item_window = resolve_item_shuffle_window(item_shuffle_window)
         self.source = DatasetSource(
             input_dir,
-            cache_dir=cache_dir,
+            cache_dir=cache_root,
             max_cache_bytes=self.max_cache_bytes,
-            storage_options=storage_options,
+            storage_options=merge_session_options(self.input_dir, storage_options, session_options),
+            encryption=encryption,
+            index_path=index_path,
         )
         config = self.source.index.config
         assert config is not None
         self.item_loader = item_loader
         self.shuffle = bool(shuffle)
-        self.shuffle_algo = check_algorithm(shuffle_algo)
+        self.shuffle_algo = check_algorithm(shuffle_algo) if self.item_window is None else "chunk"
         if shuffle_block_size is not None and (isinstance(shuffle_block_size, bool) or int(shuffle_block_size) < 1):
             raise ValueError(f"shuffle_block_size must be a positive number of items, got {shuffle_block_size!r}")
         self.shuffle_block_size = None if shuffle_block_size is None else int(shuffle_block_size)
         self.drop_last = drop_last
         self.seed = int(seed)
         self.max_pre_download = int(max_pre_download)
-        self.transform = transform
+        self.transform = resolve_transform(transform)
         self.allow_pickle = allow_pickle
         self._tokens = config.item_loader == TOKENS_LOADER
         if self._tokens:
@@ -139,9 +194,11 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         else:
             if item_loader is not None:
                 raise ValueError(f"{self.input_dir} is not a token dataset (its item loader is {config.item_loader})")
-            self._decoder = ItemDecoder(config.data_format, config.data_spec, allow_pickle=allow_pickle)
+            self._decoder = ItemDecoder(config.data_format, config.data_spec, allow_pickle=allow_pickle,
+                                        registry=serializer_registry(serializers))
             sizes = [c.chunk_size for c in self.source.index.chunks]
         self._per_sample = sample_compressed(config.extra)
+        self._sample_encryption = self.source.sample_encryption
         self._offsets = _chunk_offsets(sizes)
         self._selection = Selection.full(sizes)
         if subsample != 1.0:
@@ -179,13 +236,30 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         if isinstance(index, (np.integer,)):
             index = int(index)
         if not isinstance(index, int):
-            raise TypeError(f"dataset indices must be ints or slices, not {type(index).__name__}")
+            if isinstance(index, str):
+                return self.get_by_key(index)
+            raise TypeError(f"dataset indices must be ints, slices or str keys, not {type(index).__name__}")
         count = len(self._selection)
         if index < 0:
             index += count
         if not 0 <= index < count:
-            raise IndexError(f"index {index} is out of range for a dataset of {count} items")
+            raise ItemIndexError(f"index {index} is out of range for a dataset of {count} items")
         return self.read_item(*self._selection.locate(index))
+
+    def get_by_key(self, key: str | int) -> Any:
+        """The item ``optimize(..., key_fn=...)`` stored under ``key`` (str or int), transformed.
+
+        ``dataset["id"]`` calls this; an int goes here only explicitly (``dataset[3]`` is
+        the 4th item). As in LitData the keys cover the whole dataset, whatever
+        ``subsample`` or split. ``KeyError(key)`` when no item has the key (or the dataset
+        has no keys index); needs pyarrow (``litdata-stream[keys]``).
+        """
+        lookup = self.__dict__.get("_key_lookup")
+        if lookup is None:
+            from .keys import KeyLookup
+
+            lookup = self._key_lookup = KeyLookup(self.source)
+        return self.read(lookup.index_of(key))
 
     def read(self, global_index: int) -> Any:
         """The stored item (or token block) at ``global_index`` of the whole dataset, transformed."""
@@ -204,6 +278,8 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         else:
             data = chunk.item(within)
             try:
+                if self._sample_encryption is not None:
+                    data = decrypt_item(self._sample_encryption, data)
                 if self._per_sample:
                     data = decompress_item(data, chunk.name)
                 if TRACER.enabled:
@@ -257,6 +333,9 @@ class StreamingDataset(LoaderSteered, IterableDataset):
 
     def epoch_order(self, epoch: int | None = None) -> EpochOrder:
         """The order of the selected items in ``epoch`` (default: the current one)."""
+        if self.shuffle and self.item_window is not None:
+            return ItemWindowShuffle(self._selection, seed=self.seed, epoch=self.epoch if epoch is None else epoch,
+                                     window=self.item_window)
         return epoch_order(self._selection, shuffle=self.shuffle, algorithm=self.shuffle_algo, seed=self.seed,
                            epoch=self.epoch if epoch is None else epoch, block_size=self.block_size())
 
@@ -295,6 +374,8 @@ class StreamingDataset(LoaderSteered, IterableDataset):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume from :meth:`state_dict` on the next iteration, on any topology."""
+        if self.force_override_state_dict:
+            state = overridden_dataset_state(dataset_identity(self), state, url=self.source.url)
         check_dataset_state(self, state)
         self._steer(epoch=int(state["epoch"]), epoch_set=True)
         self._pending_state = dict(state)

@@ -18,7 +18,9 @@ from torch.utils.data import DataLoader
 from .collate import BatchFastPath, WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
 from .ipc import read_results_into_reused_buffer, widen_result_pipe
-from .profiler import Profiler, TracedCollate
+from .litdata_state import from_litdata_state, is_litdata_state
+from .loader_args import apply_drop_last, positional_arguments
+from .profiler import CProfiler, Profiler, TracedCollate
 from .steering import SteeringChannel
 from .torch_private import end_worker_threads
 from .workers import WorkerSetup
@@ -40,19 +42,56 @@ def _end_worker_threads(iterator: Any, timeout: float = 5.0) -> None:
 
 
 class StreamingDataLoader(DataLoader):
-    """A DataLoader over a ``StreamingDataset`` or ``CombinedStreamingDataset``."""
+    """A DataLoader over a ``StreamingDataset`` or ``CombinedStreamingDataset``.
+
+    Args beyond torch's DataLoader (LitData's):
+        *args: torch DataLoader arguments by position (``batch_size``, ``shuffle``, ...);
+            see :mod:`litdata_stream.loader_args`.
+        shuffle: sets the dataset's ``shuffle`` (None: keep it).
+        drop_last: sets the dataset's ``drop_last`` (None: keep it; see ``loader_args``).
+        profile_batches: write a Chrome trace (``result.json`` in ``profile_dir``) of this
+            many batches after ``profile_skip_batches``; ``True``: of the whole epoch.
+        profile_skip_batches: batches handed out before the trace starts.
+        profile_dir: where ``result.json`` and the cProfile files go (default: the cwd).
+        profile_cprofile: write cProfile statistics of the training process's loading
+            loop and of worker 0 (``cprofile_main.prof``/``.txt``,
+            ``cprofile_worker0.prof``/``.txt``), on rank 0; not with ``profile_batches``.
+        prefetch_factor: batches each worker loads ahead (torch's; default 2 with workers).
+    """
 
     def __init__(
         self,
         dataset: Any,
+        *args: Any,
         batch_size: int = 1,
         num_workers: int = 0,
-        shuffle: bool | None = None,
-        collate_fn: Callable[[list[Any]], Any] | None = None,
-        profile_batches: int | None = None,
+        profile_batches: bool | int = False,
+        profile_skip_batches: int = 0,
         profile_dir: str | None = None,
+        profile_cprofile: bool = False,
+        prefetch_factor: int | None = None,
+        shuffle: bool | None = None,
+        drop_last: bool | None = None,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        if args:
+            defaults = {"batch_size": (batch_size, 1), "num_workers": (num_workers, 0), "shuffle": (shuffle, None),
+                        "drop_last": (drop_last, None), "collate_fn": (collate_fn, None)}
+            named = positional_arguments(args, kwargs, {k for k, (v, d) in defaults.items() if v is not d})
+            batch_size = named.pop("batch_size", batch_size)
+            num_workers = named.pop("num_workers", num_workers)
+            shuffle = named.pop("shuffle", shuffle)
+            drop_last = named.pop("drop_last", drop_last)
+            collate_fn = named.pop("collate_fn", collate_fn)
+            kwargs.update(named)
+        if profile_batches and profile_cprofile:
+            raise ValueError("profile_batches and profile_cprofile both install a profiler: enable only one of them")
+        if prefetch_factor is not None:
+            kwargs["prefetch_factor"] = prefetch_factor
+        if drop_last is not None:
+            apply_drop_last(dataset, drop_last)
+            kwargs["drop_last"] = bool(drop_last)
         if not hasattr(dataset, "set_epoch") or not hasattr(dataset, "resume_from"):
             raise TypeError(
                 f"StreamingDataLoader needs a StreamingDataset or CombinedStreamingDataset, got {type(dataset).__name__}"
@@ -68,7 +107,9 @@ class StreamingDataLoader(DataLoader):
             dataset.shuffle = bool(shuffle)
         dataset.set_batch_size(batch_size)
         dataset.set_num_workers(num_workers)
-        self._profiler = Profiler(profile_batches, profile_dir) if profile_batches else None
+        self._profiler = Profiler(profile_batches, profile_dir, profile_skip_batches) if profile_batches else None
+        self._cprofiler = CProfiler(profile_dir) if profile_cprofile and DistributedEnv.detect().rank == 0 else None
+        worker_profiler = self._profiler or self._cprofiler
         super().__init__(
             dataset,
             batch_size=batch_size,
@@ -78,7 +119,7 @@ class StreamingDataLoader(DataLoader):
                 fast_path := BatchFastPath(),  # the batch fast path, carried into the workers by both
             ),
             worker_init_fn=WorkerSetup(
-                fast_path, self._profiler.worker_init if self._profiler else None, kwargs.pop("worker_init_fn", None)
+                fast_path, worker_profiler.worker_init if worker_profiler else None, kwargs.pop("worker_init_fn", None)
             ),
             **kwargs,
         )
@@ -126,6 +167,8 @@ class StreamingDataLoader(DataLoader):
         widen_result_pipe(iterator)
         read_results_into_reused_buffer(iterator)
         profiler = self._profiler
+        if self._cprofiler is not None:  # after the workers forked: they do not inherit it
+            self._cprofiler.start_epoch()
         piped = self.num_workers > 0
         try:
             for batch in iterator:
@@ -136,7 +179,14 @@ class StreamingDataLoader(DataLoader):
                     profiler.batch_done(self._consumed)
                 yield batch
             self._finished = True
+            # A resume point is used up: len(loader) asked before the next iteration
+            # (list(loader) does) counts a whole epoch, not the rest of this one.
+            dataset.epoch_finished()
+            if profiler is not None:
+                profiler.epoch_done()
         finally:
+            if self._cprofiler is not None:
+                self._cprofiler.end_epoch()
             if not self.persistent_workers:  # persistent workers stay for the next epoch
                 _end_worker_threads(iterator)
 
@@ -168,7 +218,11 @@ class StreamingDataLoader(DataLoader):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume from :meth:`state_dict` on the next iteration (any topology for states of
-        this release; states of the first release resume on the same topology)."""
+        this release; states of the first release resume on the same topology). A state
+        saved by LitData's own ``StreamingDataLoader`` resumes too (see
+        :mod:`litdata_stream.litdata_state`)."""
+        if is_litdata_state(state):
+            state = from_litdata_state(self, state, STATE_VERSION)
         version = state.get("version") if isinstance(state, dict) else None
         if version not in (1, STATE_VERSION):
             raise ValueError(f"unknown StreamingDataLoader state version {version!r}")
@@ -180,8 +234,9 @@ class StreamingDataLoader(DataLoader):
                         f"cannot resume: the state was saved with {key}={state[key]}, this loader has {key}={now} "
                         "(states of the first release resume only on the same topology)"
                     )
+        overriding = getattr(self.dataset, "force_override_state_dict", False)  # the dataset's state is checked
         for key in ("seed", "shuffle"):
-            if state.get(key) is not None and state[key] != getattr(self.dataset, key, None):
+            if state.get(key) is not None and state[key] != getattr(self.dataset, key, None) and not overriding:
                 raise ValueError(
                     f"cannot resume: the state was saved with {key}={state[key]!r}, "
                     f"the dataset has {key}={getattr(self.dataset, key, None)!r}"

@@ -14,6 +14,7 @@ from typing import Any
 
 from .plan import Intervals, RankPlan, Segment
 from .shuffle import EpochOrder
+from .state_override import IDENTITY_KEYS, overridden_dataset_state
 
 STATE_VERSION = 1
 STATE_TYPE = "StreamingDataset"
@@ -31,6 +32,7 @@ def dataset_identity(dataset: Any) -> dict[str, Any]:
         "shuffle": dataset.shuffle,
         "shuffle_algo": dataset.shuffle_algo if dataset.shuffle else None,
         "shuffle_block_size": dataset.block_size() if dataset.shuffle and dataset.shuffle_algo == "block" else None,
+        "item_shuffle_window": getattr(dataset, "item_window", None) if dataset.shuffle else None,
     }
 
 
@@ -42,7 +44,9 @@ def check_dataset_state(dataset: Any, state: dict[str, Any]) -> None:
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"unknown {STATE_TYPE} state version {state.get('version')!r} (this release reads {STATE_VERSION})")
     now = dataset_identity(dataset)
-    for key in ("num_items", "selection", "seed", "shuffle", "shuffle_algo", "shuffle_block_size"):
+    if getattr(dataset, "force_override_state_dict", False):
+        state = overridden_dataset_state(now, state, url=dataset.source.url, warn=False)
+    for key in IDENTITY_KEYS:
         if state.get(key) != now[key]:
             hint = " (max_cache_size or num_workers changed how many chunks a block may hold)" \
                 if key == "shuffle_block_size" else ""

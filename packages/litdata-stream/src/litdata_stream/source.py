@@ -15,6 +15,7 @@ from typing import Any
 
 from litdata_format import (
     INDEX_FILENAME,
+    TOKENS_LOADER,
     ChecksumMismatchError,
     ChunkFormatError,
     Index,
@@ -25,10 +26,12 @@ from litdata_format import (
 from litdata_format.checksum import ALGORITHM as CHECKSUM_ALGORITHM
 from litdata_format.checksum import crc32_checksum
 from litdata_format.compression import is_compressed_filename
+from litdata_format.encryption import Encryption, EncryptionLevel, resolve_encryption
 from litdata_format.writer import write_file_atomic
 from litdata_storage import NotFoundError, Store, open_store
 
 from .cache import ChunkCache, dataset_cache_dir, default_cache_root
+from .index_location import read_index_at
 from .profiler import TRACER
 
 
@@ -57,22 +60,38 @@ class DatasetSource:
         cache_dir: str | None = None,
         max_cache_bytes: int | None = None,
         storage_options: dict[str, Any] | None = None,
+        encryption: Encryption | None = None,
+        index_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.url = _normalize_url(input_dir)
         self.storage_options = dict(storage_options or {})
         self.store: Store = open_store(self.url, **self.storage_options)
-        try:
-            text = self.store.get(INDEX_FILENAME)
-        except NotFoundError:
-            raise FileNotFoundError(
-                f"no {INDEX_FILENAME} at {self.store.url(INDEX_FILENAME)}: is {self.url} an optimized dataset?"
-            ) from None
-        self.index = Index.from_json(text, source=self.store.url(INDEX_FILENAME))
+        if index_path is not None:  # an index kept apart from the chunks
+            text, index_source = read_index_at(index_path, self.storage_options)
+        else:
+            index_source = self.store.url(INDEX_FILENAME)
+            try:
+                text = self.store.get(INDEX_FILENAME)
+            except NotFoundError:
+                raise FileNotFoundError(
+                    f"no {INDEX_FILENAME} at {index_source}: is {self.url} an optimized dataset?"
+                ) from None
+        self.index = Index.from_json(text, source=index_source)
         if self.index.config is None:
-            raise ValueError(f"{self.store.url(INDEX_FILENAME)} lists no chunks: the dataset is empty")
+            raise ValueError(f"{index_source} lists no chunks: the dataset is empty")
         root = os.path.expanduser(cache_dir) if cache_dir else default_cache_root()
         self.cache = ChunkCache(dataset_cache_dir(root, self.url, self.index.updated_at), max_cache_bytes)
         self._in_place = not self.store.is_remote and hasattr(self.store, "local_path")
+        # Checked against the index here, so that a missing or mismatched key fails before
+        # any download. Chunk-level ciphertext stays on disk (and in the cache) as it is:
+        # OpenChunks decrypts it in memory.
+        config = self.index.config
+        encryption = resolve_encryption(
+            config.encryption, encryption, self.url, tokens=config.item_loader == TOKENS_LOADER
+        )
+        level = None if encryption is None else encryption.level
+        self.sample_encryption = encryption if level == EncryptionLevel.SAMPLE else None
+        self.chunk_encryption = encryption if level == EncryptionLevel.CHUNK else None
 
     def local_name(self, number: int) -> str:
         """The local file name of chunk ``number`` (without any compression suffix)."""

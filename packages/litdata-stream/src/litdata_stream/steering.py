@@ -40,6 +40,9 @@ class Steering:
     children_intervals: tuple[tuple[tuple[int, int], ...] | None, ...] | None = None
     #: Whether a loader set the epoch (plain iteration moves to the next epoch by itself).
     epoch_set: bool = False
+    #: A composition's resume point that outlives the epoch it was saved in (a cycling
+    #: ``ParallelStreamingDataset`` continues from it); kept across ``set_epoch``.
+    anchor: Any = None
 
 
 class SteeringChannel:
@@ -101,6 +104,10 @@ class LoaderSteered:
                         children_intervals=None)
         else:
             self._steer(epoch_set=True)
+
+    def epoch_finished(self) -> None:
+        """The loader served the whole epoch: forget where it resumed (same epoch, whole)."""
+        self._steer(first_batch=0, intervals=None, replans=0, first_sample=0, children_intervals=None)
 
     def set_batch_size(self, batch_size: int) -> None:
         self._steer(batch_size=int(batch_size))

@@ -2,10 +2,19 @@
 
 __version__ = "0.1.0"
 
+from .keys import build_keys_index  # noqa: E402
 from .map import map  # noqa: E402
 from .modes import ConfigMismatchError  # noqa: E402
 from .optimize import optimize  # noqa: E402
 from .uploader import UploadError  # noqa: E402
 from .workers import WorkerError  # noqa: E402
 
-__all__ = ["ConfigMismatchError", "UploadError", "WorkerError", "__version__", "map", "optimize"]
+__all__ = [
+    "ConfigMismatchError",
+    "UploadError",
+    "WorkerError",
+    "__version__",
+    "build_keys_index",
+    "map",
+    "optimize",
+]

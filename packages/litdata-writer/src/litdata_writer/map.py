@@ -9,29 +9,58 @@ next inputs are processed, and the staging disk holds only what is still uploadi
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from litdata_format import DatasetExistsError
+
 from .output import local_folder, make_staging_root, open_output, remove_staging_root
 from .partition import Task
-from .plan import make_plan
+from .platform_args import check_platform_args
 from .progress import Progress
 from .uploader import Uploader
+from .work_queue import QueuedTasks
+from .work_setup import plan_work
 from .workers import Job, Reporter, run_workers
 
 
 @dataclass
 class MapJob:
     rank: int
-    tasks: list[Task]
+    tasks: list[Task] | QueuedTasks
     fn: Callable[[Any, str], Any]
     output_url: str
     storage_options: dict[str, Any]
     staging_root: str | None
     max_pending_uploads: int = 4
+    pass_is_last: bool = False
+    pass_device: bool = False
+    prepare_tasks: Callable[[Iterable[Task]], Iterable[Task]] | None = None
+
+
+def extra_parameters(fn: Callable[..., Any]) -> tuple[bool, bool]:
+    """Whether ``fn`` takes ``is_last`` / ``device``: LitData passes them only then, by name."""
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)  # noqa: B004
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False, False
+    return "is_last" in params, "device" in params
+
+
+def _device_for(rank: int) -> str | None:
+    """``cuda:{rank % gpus}`` when torch sees GPUs (as LitData), else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    return f"cuda:{rank % torch.cuda.device_count()}"
 
 
 def _collect(staging: str, outbox: str, counter: itertools.count) -> list[tuple[str, str]]:
@@ -63,9 +92,18 @@ def map_rank(job: MapJob, reporter: Reporter) -> None:
     else:
         os.makedirs(folder, exist_ok=True)
     counter = itertools.count()
-    for task in job.tasks:
+    # is_last: the last input of this worker's static slice; with the shared queue a
+    # worker never knows, so it is always False there (as in LitData).
+    last = len(job.tasks) - 1 if isinstance(job.tasks, list) else -1
+    kwargs: dict[str, Any] = {}
+    if job.pass_device:
+        kwargs["device"] = _device_for(job.rank)
+    tasks: Iterable[Task] = job.tasks if job.prepare_tasks is None else job.prepare_tasks(job.tasks)
+    for number, task in enumerate(tasks):
         reporter.begin(task.positions, task.argument)
-        job.fn(task.argument, folder)
+        if job.pass_is_last:
+            kwargs["is_last"] = number == last
+        job.fn(task.argument, folder, **kwargs)
         if uploader is not None:
             assert staging is not None and outbox is not None
             for key, path in _collect(staging, outbox, counter):
@@ -77,19 +115,27 @@ def map_rank(job: MapJob, reporter: Reporter) -> None:
 
 
 def map(  # noqa: A001 - LitData's name
-    fn: Callable[[Any, str], Any],
+    fn: Callable[..., Any],
     inputs: Iterable[Any],
     output_dir: str | os.PathLike[str],
     *,
+    input_dir: str | os.PathLike[str] | None = None,
+    weights: list[int] | None = None,
     num_workers: int | None = None,
     fast_dev_run: bool | int = False,
     num_nodes: int | None = None,
     machine: Any = None,
+    num_downloaders: int | None = None,
+    num_uploaders: int | None = None,
     reorder_files: bool = True,
-    batch_size: int | None = None,
     error_when_not_empty: bool = False,
+    reader: Any = None,
+    batch_size: int | None = None,
     start_method: str | None = None,
+    optimize_dns: bool | None = None,
     storage_options: dict[str, Any] | None = None,
+    keep_data_ordered: bool | None = None,
+    broadcast_paths: bool = False,
     verbose: bool = True,
     max_pending_uploads: int = 4,
 ) -> None:
@@ -97,27 +143,54 @@ def map(  # noqa: A001 - LitData's name
 
     Files ``fn`` writes under the folder it receives end up under ``output_dir`` (a local
     path, ``local:``, ``s3://``, ``gs://`` or ``azure://``) with the same relative paths.
-    ``error_when_not_empty`` refuses an output that already holds files. Workers, nodes,
-    progress and errors behave as in :func:`optimize`.
+    ``error_when_not_empty`` refuses an output that already holds files (local outputs
+    too; LitData checks only cloud ones), with a ``DatasetExistsError`` that is also the
+    ``RuntimeError`` LitData raises. Workers, nodes, progress and errors behave as in
+    :func:`optimize`.
+
+    As in LitData, ``fn`` also receives ``is_last=`` when its signature names it (True
+    for the last input of the worker's slice; always False with
+    ``keep_data_ordered=False``, where a worker cannot know), and ``device=`` when it
+    names that (``"cuda:{rank % gpus}"`` when torch sees GPUs, else None). ``inputs`` may
+    be a data loader (each batch one input); ``reader``, ``weights``, ``input_dir`` /
+    ``num_downloaders``, ``keep_data_ordered`` and the platform-only arguments mean what
+    they mean for :func:`optimize`. Here ``keep_data_ordered=None`` is the static plan
+    (LitData: the shared queue); map never resumes, so the queue is only a choice of
+    balance.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if machine is not None:
-        raise ValueError(
-            "machine= needs the Lightning platform; run this call on each node with NODE_RANK set"
-        )
-    plan = make_plan(
-        inputs,
-        num_workers=num_workers,
-        num_nodes=num_nodes,
-        batch_size=batch_size,
-        fast_dev_run=fast_dev_run,
-        reorder_files=reorder_files,
+    check_platform_args(
+        machine=machine, optimize_dns=optimize_dns, broadcast_paths=broadcast_paths, num_uploaders=num_uploaders
     )
     options = dict(storage_options or {})
+    work = plan_work(
+        fn,
+        inputs,
+        None,
+        input_dir=None if input_dir is None else os.fspath(input_dir),
+        weights=weights,
+        reader=reader,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        num_nodes=num_nodes,
+        fast_dev_run=fast_dev_run,
+        reorder_files=reorder_files,
+        keep_data_ordered=keep_data_ordered,
+        use_checkpoint=False,
+        resume=False,
+        align_chunking=False,
+        chunk_size=None,
+        num_downloaders=num_downloaders,
+        storage_options=options,
+        allow_queue=False,
+        skip_none_reads=False,
+    )
+    plan = work.plan
+    pass_is_last, pass_device = extra_parameters(fn)
     store = open_output(output_dir, options)
     if error_when_not_empty and next(iter(store.list()), None) is not None:
-        raise FileExistsError(
+        raise DatasetExistsError(
             f"{store.url()} is not empty (error_when_not_empty=True): choose an empty output_dir"
         )
     staging_root = None if local_folder(store) is not None else make_staging_root("map")
@@ -127,12 +200,15 @@ def map(  # noqa: A001 - LitData's name
             body=map_rank,
             payload=MapJob(
                 rank=rank,
-                tasks=plan.rank_tasks(rank),
-                fn=fn,
+                tasks=work.rank_tasks(rank),
+                fn=work.fn,
                 output_url=os.fspath(output_dir),
                 storage_options=options,
                 staging_root=staging_root,
                 max_pending_uploads=max_pending_uploads,
+                pass_is_last=pass_is_last,
+                pass_device=pass_device,
+                prepare_tasks=work.prepare_tasks,
             ),
         )
         for rank in plan.busy_ranks(plan.node_ranks)
@@ -144,6 +220,7 @@ def map(  # noqa: A001 - LitData's name
             start_method=start_method,
             make_progress=lambda: Progress(plan.node_input_count(), desc=desc, verbose=verbose),
             what="map",
+            feeder=work.feeder(),
         )
     finally:
         remove_staging_root(staging_root)

@@ -8,6 +8,17 @@ order (rank 10 after rank 9), after the old chunks when appending, and ``index.j
 written in one atomic step (a rename locally, a single PUT on object stores): a reader
 sees the old dataset or the new one, never a mix. Then the partial indexes, checkpoints
 and any chunk the index does not list (left by an interrupted earlier run) are deleted.
+
+Node 0 never waits forever: it gives up on a node that reports a failure (a marker in
+``.checkpoints/``) at once, and on a node whose partial indexes are missing and that
+showed no sign of life for ``LITDATA_NODE_WAIT_TIMEOUT`` seconds (see ``nodes``). Either
+way nothing is published and the output stays resumable: rerunning the call on every node
+continues from the chunks already stored. (LitData lets its last node merge and waits
+without a limit; here node 0 merges, so ``optimize()`` returns the index on node 0.)
+
+Just before writing ``index.json`` the merge checks that this run still holds the output
+lock and that ``index.json`` is still the one the run started from (see ``output_lock``),
+so a concurrent writer can never be silently overwritten.
 """
 
 from __future__ import annotations
@@ -20,16 +31,25 @@ from litdata_format import INDEX_FILENAME, Index, merge_indexes
 from litdata_format.errors import FormatError
 from litdata_storage import NotFoundError, Store
 
-from .modes import config_differences, mismatch_error
+from .heartbeat import ChangeWatch, read_record
+from .keys import prepare_keys
+from .modes import config_differences, mismatch_error, read_index
 from .names import CHECKPOINT_PREFIX, failed_marker_key, is_chunk, partial_index_key
+from .nodes import NODE_WAIT_TIMEOUT_ENV, alive_key, node_wait_timeout
+from .output_lock import ConcurrentWriteError, check_still_held
 
 POLL_SECONDS = 0.5
 LOG_EVERY_SECONDS = 30.0
+FIRST_LOG_SECONDS = 5.0
 CLOCK_SLACK_SECONDS = 60.0
 
 
 class NodeFailedError(RuntimeError):
     """Another node reported a failure while node 0 waited for it."""
+
+
+class NodeWaitTimeoutError(TimeoutError):
+    """Node 0 stopped waiting for nodes that neither finished nor showed a sign of life."""
 
 
 def read_partial(store: Store, rank: int, expected_fingerprint: str) -> Index | None:
@@ -88,10 +108,18 @@ def wait_for_partials(
 ) -> dict[int, Index]:
     """Poll until every rank in ``expected`` (rank -> fingerprint) has its partial index.
 
-    Raises NodeFailedError as soon as another node reports a failure of this run.
+    Raises NodeFailedError as soon as another node reports a failure of this run, and
+    NodeWaitTimeoutError once a node still missing has been silent for ``timeout``
+    seconds (default ``LITDATA_NODE_WAIT_TIMEOUT``): no partial index and no change of
+    its heartbeat record.
     """
+    timeout = node_wait_timeout() if timeout is None else timeout
     found: dict[int, Index] = {}
-    start = last_log = time.monotonic()
+    watch = ChangeWatch()
+    silent: dict[int, float] = {}
+    start = time.monotonic()
+    next_log = start + min(FIRST_LOG_SECONDS, timeout / 2)
+    next_alive_check = start
     while True:
         for rank in sorted(expected):
             if rank not in found:
@@ -106,17 +134,42 @@ def wait_for_partials(
             if failure is not None:
                 raise NodeFailedError(f"node {node} failed, so the dataset was not merged: {failure}")
         now = time.monotonic()
-        if timeout is not None and now - start > timeout:
-            raise TimeoutError(
-                f"gave up after {timeout:.0f}s waiting for the partial indexes of ranks {missing}"
+        nodes = sorted({rank // ranks_per_node for rank in missing})
+        if now >= next_alive_check:
+            for node in nodes:
+                record = read_record(store, alive_key(node)) if node else None
+                silent[node] = watch.silent_for(alive_key(node), record, now)
+            next_alive_check = now + min(5.0, timeout / 8)
+        dead = [node for node in nodes if silent.get(node, 0.0) >= timeout]
+        if dead:
+            raise NodeWaitTimeoutError(
+                _timeout_message(store, dead, missing, ranks_per_node, num_nodes, timeout)
             )
-        if now - last_log >= LOG_EVERY_SECONDS:
-            nodes = sorted({rank // ranks_per_node for rank in missing})
+        if now >= next_log:
             log(
-                f"optimize: waiting for node(s) {nodes} to finish (ranks {missing[:8]}{'...' if len(missing) > 8 else ''})"
+                f"optimize: node 0 is waiting for node(s) {nodes} of {num_nodes} to finish "
+                f"(ranks {_ranks_text(missing)}; gives up after {timeout:.0f}s without a sign of life, "
+                f"{NODE_WAIT_TIMEOUT_ENV})"
             )
-            last_log = now
+            next_log = now + LOG_EVERY_SECONDS
         time.sleep(POLL_SECONDS)
+
+
+def _ranks_text(ranks: list[int]) -> str:
+    return f"{ranks[:8]}{'...' if len(ranks) > 8 else ''}"
+
+
+def _timeout_message(
+    store: Store, dead: list[int], missing: list[int], ranks_per_node: int, num_nodes: int, timeout: float
+) -> str:
+    dead_ranks = [rank for rank in missing if rank // ranks_per_node in dead]
+    return (
+        f"node 0 gave up waiting for node(s) {dead} (writer ranks {_ranks_text(dead_ranks)}) after {timeout:.0f}s "
+        f"without their partial indexes or any sign of life in {store.url()} ({NODE_WAIT_TIMEOUT_ENV}). "
+        "They were never started, or died without reporting an error. Start the same optimize() call on "
+        f"every node with NUM_NODES={num_nodes} and NODE_RANK=0..{num_nodes - 1} (or raise "
+        f"{NODE_WAIT_TIMEOUT_ENV}); index.json was not written, and a rerun resumes from the chunks already stored."
+    )
 
 
 def merge_and_publish(store: Store, partials: dict[int, Index], old_index: Index | None) -> Index:
@@ -141,9 +194,32 @@ def merge_and_publish(store: Store, partials: dict[int, Index], old_index: Index
         raise ValueError(
             f"optimize produced no items for {store.url()}: fn returned (or yielded) only None for every input"
         )
+    try:  # duplicate keys refuse the run before anything is published
+        keys = prepare_keys(store, parts, old_index, merged)
+    except ValueError:
+        _delete_new(store, parts)
+        raise
     merged.updated_at = str(time.time())
+    check_still_held(store)
+    _check_index_unchanged(store, old_index)
+    if keys is not None:  # the shards go first: index.json never names shards that are not there
+        merged.extra["keys"] = keys.write(store)
     store.put(INDEX_FILENAME, merged.to_json().encode())
     return merged
+
+
+def _check_index_unchanged(store: Store, old_index: Index | None) -> None:
+    """Refuse to publish over an ``index.json`` another writer wrote during this run."""
+    current = read_index(store)
+    same = (current is None and old_index is None) or (
+        current is not None and old_index is not None and current.to_json() == old_index.to_json()
+    )
+    if not same:
+        raise ConcurrentWriteError(
+            f"{store.url(INDEX_FILENAME)} changed while this run was writing: another writer published a "
+            "dataset here meanwhile, so this run's index.json was not written (the other one stays). "
+            "Write to one output from one optimize() call at a time, then run this call again."
+        )
 
 
 def _delete_new(store: Store, parts: list[Index]) -> None:

@@ -10,6 +10,10 @@
   (checked here for the settings, by the workers for the first item's types, and again
   at the merge).
 
+All of this runs under the output lock (``output_lock``): a second ``optimize()`` on the
+same output waits, then numbers its chunks after the first one's, so concurrent appends
+both land.
+
 An output without ``index.json`` is treated the same by every mode: it is empty, or it
 holds the remains of an interrupted run, which ``resume`` continues.
 """
@@ -19,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from litdata_format import INDEX_FILENAME, Index, IndexConfig
+from litdata_format import INDEX_FILENAME, DatasetExistsError, Index, IndexConfig
 from litdata_storage import NotFoundError, Store
 
 from .names import chunk_rank_and_number, owner_rank
+from .output_lock import LOCK_KEY
 
 MODES = (None, "append", "overwrite")
 
@@ -58,7 +63,11 @@ def read_index(store: Store) -> Index | None:
 def config_differences(old: IndexConfig, new: IndexConfig, fields: Iterable[str] | None = None) -> list[str]:
     """Human-readable ``name: old X, new Y`` lines for the settings that differ."""
     names = list(
-        fields or ("data_format", "data_spec", "compression", "item_loader", "chunk_bytes", "chunk_size")
+        fields
+        or (
+            "data_format", "data_spec", "compression", "compression_level", "compression_batch_size",
+            "item_loader", "chunk_bytes", "chunk_size",
+        )
     )
     return [
         f"{name}: existing {getattr(old, name)!r}, new {getattr(new, name)!r}"
@@ -94,7 +103,7 @@ def prepare_output(
     if existing is None:
         return PreparedOutput()
     if mode is None:
-        raise FileExistsError(
+        raise DatasetExistsError(
             f"{store.url()} already holds an optimized dataset ({INDEX_FILENAME}). "
             "Pass mode='append' to add to it, mode='overwrite' to replace it, or choose another output_dir."
         )
@@ -104,7 +113,12 @@ def prepare_output(
     # append
     if existing.config is not None:
         differences = config_differences(
-            existing.config, settings, ("compression", "item_loader", "chunk_bytes", "chunk_size")
+            existing.config,
+            settings,
+            (
+                "compression", "compression_level", "compression_batch_size",
+                "item_loader", "chunk_bytes", "chunk_size",
+            ),
         )
         if differences:
             raise mismatch_error(store.url(), differences)
@@ -127,5 +141,5 @@ def _delete_owned(store: Store, node_rank: int, node_ranks: range, world_size: i
             mine = rank in node_ranks
         else:
             mine = node_rank == 0  # unowned files, and ranks beyond this run's world
-        if mine and key != INDEX_FILENAME:
+        if mine and key not in (INDEX_FILENAME, LOCK_KEY):  # the lock is this run's own
             store.delete(key)

@@ -5,6 +5,14 @@ A launcher (a Ray job, SLURM, a shell loop over ssh, Lightning) runs the same
 environment; each node then converts its share and node 0 merges. Both spellings that
 LitData reads are accepted: ``DATA_OPTIMIZER_NUM_NODES`` / ``DATA_OPTIMIZER_NODE_RANK``
 (checked first) and ``NUM_NODES`` / ``NODE_RANK``.
+
+Node 0 merges, so it waits for the other nodes' partial indexes. It cannot tell a slow
+node from a dead one by its chunks (one chunk can take minutes), so every other node
+rewrites ``.checkpoints/node-{n}.alive`` every few seconds while it runs, and node 0
+gives up on a node whose partial indexes are missing and whose record has not changed
+for ``LITDATA_NODE_WAIT_TIMEOUT`` seconds (default 1800; a node never seen counts from
+when node 0 started waiting). Every node reads the same variable, and beats at a quarter
+of it (at most every 30 s), so set it alike on all nodes.
 """
 
 from __future__ import annotations
@@ -12,8 +20,28 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .heartbeat import seconds_from_env
+from .names import CHECKPOINT_PREFIX
+
 NUM_NODES_VARS = ("DATA_OPTIMIZER_NUM_NODES", "NUM_NODES")
 NODE_RANK_VARS = ("DATA_OPTIMIZER_NODE_RANK", "NODE_RANK")
+NODE_WAIT_TIMEOUT_ENV = "LITDATA_NODE_WAIT_TIMEOUT"
+DEFAULT_NODE_WAIT_TIMEOUT = 1800.0
+MAX_HEARTBEAT_INTERVAL = 30.0
+
+
+def node_wait_timeout() -> float:
+    """Seconds of silence after which node 0 stops waiting for a node (see the module docstring)."""
+    return seconds_from_env(NODE_WAIT_TIMEOUT_ENV, DEFAULT_NODE_WAIT_TIMEOUT)
+
+
+def heartbeat_interval() -> float:
+    return min(MAX_HEARTBEAT_INTERVAL, node_wait_timeout() / 4)
+
+
+def alive_key(node_rank: int) -> str:
+    """The record a running node rewrites so node 0 knows it is still at work."""
+    return f"{CHECKPOINT_PREFIX}node-{node_rank}.alive"
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ import inspect
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from litdata_format import ChunkInfo, ChunkWriter, Index, IndexConfig
 
+from .keys import RankKeys
 from .modes import config_differences, mismatch_error
 from .names import checkpoint_key, partial_index_key
 from .output import local_folder, open_output
@@ -45,6 +46,15 @@ class RankJob:
     resume: bool = True
     max_pending_uploads: int = 2
     checkpoint_interval: float = 1.0
+    compression_level: str | None = None
+    compression_batch_size: int | None = None
+    key_fn: Callable[[Any], Any] | None = None
+    encryption: Any = None
+    # The parent's fingerprint for this rank (work_setup): needed when ``tasks`` is the
+    # node's shared work queue, whose tasks are not known in advance (resume is off then).
+    # Computed from ``tasks`` when None.
+    fingerprint: str | None = None
+    prepare_tasks: Callable[[Iterable[Task]], Iterable[Task]] | None = None
 
 
 def rank_fingerprint(settings: dict[str, Any], rank: int, first_chunk: int, tasks: list[Task]) -> str:
@@ -76,7 +86,7 @@ def write_rank(job: RankJob, reporter: Reporter) -> None:
         os.makedirs(staging, exist_ok=True)
     uploader = None if staging is None else Uploader(store, job.max_pending_uploads)
 
-    fp = rank_fingerprint(job.settings, job.rank, job.first_chunk, job.tasks)
+    fp = job.fingerprint or rank_fingerprint(job.settings, job.rank, job.first_chunk, job.tasks)
     checkpoint = load_checkpoint(store, job.rank, fp) if job.resume else None
     start_task = checkpoint.tasks_done if checkpoint else 0
     skip_items = checkpoint.items_skip if checkpoint else 0
@@ -118,24 +128,30 @@ def write_rank(job: RankJob, reporter: Reporter) -> None:
         chunk_bytes=job.chunk_bytes,
         chunk_size=job.chunk_size,
         compression=job.compression,
+        compression_level=job.compression_level,
+        compression_batch_size=job.compression_batch_size,
         item_loader=job.item_loader,
         rank=job.rank,
         start_chunk_index=next_chunk,
         on_chunk=on_chunk,
+        encryption=job.encryption,
     )
+    keys = None if job.key_fn is None else RankKeys(job.key_fn)
+    if keys is not None:
+        keys.add_stored(store, prior_chunks, prior_config)  # a resumed rank's earlier items
     try:
-        _run_tasks(job, writer, reporter, state, start_task, skip_items, uploader, store.url())
+        _run_tasks(job, writer, reporter, state, start_task, skip_items, uploader, store.url(), keys)
     except UploadError:
         reporter.end()  # an upload failed: not the fault of the input being processed
         raise
     reporter.end()
-    state["task"], state["items"] = len(job.tasks), 0
+    state["task"], state["items"] = state["done"], 0
     writer.flush()
     save_checkpoint(writer)  # also when the last flush had nothing to write
     partial = Index(
         chunks=prior_chunks + writer.chunks,
         config=writer.config() or prior_config,
-        extra={"fingerprint": fp},
+        extra={"fingerprint": fp, **(keys.partial_extra() if keys is not None else {})},
     )
     data = partial.to_json().encode()
     if uploader is None:
@@ -156,17 +172,23 @@ def _run_tasks(
     skip_items: int,
     uploader: Uploader | None,
     url: str,
+    keys: RankKeys | None = None,
 ) -> None:
     """Call ``fn`` on each remaining task and add its items; keep ``state`` current for checkpoints."""
     config_checked = job.old_config is None
-    for number in range(start_task, len(job.tasks)):
-        task = job.tasks[number]
+    state["done"] = start_task
+    remaining = job.tasks[start_task:] if start_task else job.tasks  # a queue (never resumed): as they come
+    if job.prepare_tasks is not None:  # e.g. fetch remote input files ahead (input_files)
+        remaining = job.prepare_tasks(remaining)
+    for number, task in enumerate(remaining, start_task):
         state["task"], state["items"] = number, 0
         skip = skip_items if number == start_task else 0
         reporter.begin(task.positions, task.argument)
         count = 0
         for item in iterate_items(job.fn(task.argument)):
             if count >= skip:
+                if keys is not None:
+                    keys.add(item)
                 writer.add(item)
                 reporter.progress(items=1)
                 if not config_checked:
@@ -175,6 +197,7 @@ def _run_tasks(
             count += 1
             state["items"] = count
         reporter.progress(inputs=len(task.positions))
+        state["done"] = number + 1
         if uploader is not None:
             uploader.raise_if_failed()
 

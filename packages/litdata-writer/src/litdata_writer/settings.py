@@ -1,7 +1,7 @@
 """The write settings of a run, checked once in the parent before any worker starts.
 
-A mistake here (both ``chunk_bytes`` and ``chunk_size``, an unknown compression or item
-loader) should fail at once with a clear message, not in N workers after minutes of work.
+A mistake here (both ``chunk_bytes`` and ``chunk_size``, an unknown compression, level or
+item loader) should fail at once with a clear message, not in N workers after minutes of work.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from litdata_format import IndexConfig, parse_compression, parse_size
+from litdata_format import IndexConfig, parse_size
+from litdata_format.compression_layout import CompressionLayout, resolve_compression_layout
 from litdata_format.writer import PYTREE_LOADER, TOKENS_LOADER
 
 DEFAULT_CHUNK_BYTES = "64MB"
@@ -19,10 +20,20 @@ LOADERS = (PYTREE_LOADER, TOKENS_LOADER)
 
 @dataclass(frozen=True)
 class WriteSettings:
+    """Checked settings. ``compression_level`` is resolved (``"chunk"`` / ``"batch"`` /
+    ``"sample"``, None without compression) and ``compression_batch_size`` is set only for
+    ``"batch"``, so the workers re-checking them find nothing to warn about."""
+
     chunk_bytes: int | None
     chunk_size: int | None
     compression: str | None
     item_loader: str
+    compression_level: str | None = None
+    compression_batch_size: int | None = None
+
+    @property
+    def layout(self) -> CompressionLayout:
+        return CompressionLayout(self.compression, self.compression_level, self.compression_batch_size)
 
     def as_config(self) -> IndexConfig:
         """An ``IndexConfig`` with these settings (its data_format is unknown until the first item)."""
@@ -33,6 +44,7 @@ class WriteSettings:
             chunk_size=self.chunk_size,
             compression=self.compression,
             item_loader=self.item_loader,
+            extra=self.layout.index_keys(),
         )
 
 
@@ -58,8 +70,21 @@ def loader_name(item_loader: Any) -> str:
 
 
 def resolve_settings(
-    chunk_bytes: int | str | None, chunk_size: int | None, compression: str | None, item_loader: Any
+    chunk_bytes: int | str | None,
+    chunk_size: int | None,
+    compression: str | None,
+    item_loader: Any,
+    compression_level: str | None = None,
+    compression_batch_size: int | None = None,
 ) -> WriteSettings:
+    """Check the write arguments of ``optimize`` together; LitData's defaults filled in.
+
+    ``compression="zstd"`` (or ``"zstd:N"``) without ``compression_level`` is LitData's
+    ``"batch"`` layout (framed ``.bin`` chunks, ``compression_batch_size`` items per zstd
+    frame, default 256); ``"chunk"`` is whole-chunk ``.zstd.bin`` files, ``"sample"`` one
+    zstd frame per item. ``"batch"`` / ``"sample"`` with ``TokensLoader`` is refused, as
+    LitData refuses it.
+    """
     if chunk_bytes is not None and chunk_size is not None:
         raise ValueError("pass either chunk_bytes or chunk_size, not both")
     if chunk_size is not None and (
@@ -68,12 +93,15 @@ def resolve_settings(
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     if chunk_bytes is None and chunk_size is None:
         chunk_bytes = DEFAULT_CHUNK_BYTES
-    parse_compression(compression)
+    loader = loader_name(item_loader)
+    layout = resolve_compression_layout(compression, compression_level, compression_batch_size, item_loader=loader)
     return WriteSettings(
         chunk_bytes=None if chunk_bytes is None else parse_size(chunk_bytes),
         chunk_size=chunk_size,
         compression=compression,
-        item_loader=loader_name(item_loader),
+        item_loader=loader,
+        compression_level=layout.level,
+        compression_batch_size=layout.batch_size,
     )
 
 

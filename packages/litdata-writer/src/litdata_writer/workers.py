@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .progress import Progress
+from .work_queue import TaskFeeder
 
 PROGRESS_EVERY = 0.2  # seconds between progress messages of one worker
 DEATH_GRACE = 1.0  # seconds to wait for a dead worker's last messages
@@ -185,11 +186,18 @@ def run_workers(
     start_method: str | None,
     make_progress: Callable[[], Progress],
     what: str = "optimize",
+    feeder: TaskFeeder | None = None,
 ) -> None:
-    """Run every job in its own process; return when all succeeded, raise on the first failure."""
+    """Run every job in its own process; return when all succeeded, raise on the first failure.
+
+    With a ``feeder`` (the shared work queue), the jobs' tasks come from the queue it
+    fills; it is created before the workers start and fed once they run.
+    """
     if not jobs:
         return
     ctx = multiprocessing.get_context(start_method or default_start_method())
+    if feeder is not None:
+        feeder.open(ctx, len(jobs))
     channel = ctx.Queue()
     processes: dict[int, Any] = {}
     progress: Progress | None = None
@@ -200,10 +208,14 @@ def run_workers(
             )
             process.start()
             processes[job.rank] = process
+        if feeder is not None:
+            feeder.start(len(jobs))
         progress = make_progress()
-        _supervise(processes, channel, progress, what)
+        _supervise(processes, channel, progress, what, feeder)
         progress.close()
     finally:
+        if feeder is not None:
+            feeder.close()
         _stop_all(processes.values())
         if progress is not None:
             progress.abort()
@@ -212,11 +224,15 @@ def run_workers(
             channel.cancel_join_thread()
 
 
-def _supervise(processes: dict[int, Any], channel: Any, progress: Progress, what: str) -> None:
+def _supervise(
+    processes: dict[int, Any], channel: Any, progress: Progress, what: str, feeder: TaskFeeder | None = None
+) -> None:
     done: set[int] = set()
     dead_since: dict[int, float] = {}
     last_position: dict[int, int | None] = {}
     while len(done) < len(processes):
+        if feeder is not None:
+            feeder.raise_if_failed()
         try:
             message = channel.get(timeout=0.1)
         except queue_module.Empty:

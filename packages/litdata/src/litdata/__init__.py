@@ -25,16 +25,22 @@ _LAZY: dict[str, tuple[str, str]] = {
     # writing
     "optimize": ("litdata_writer", "optimize"),
     "map": ("litdata_writer", "map"),
+    "build_keys_index": ("litdata_writer", "build_keys_index"),
     # reading
     "StreamingDataset": ("litdata_stream", "StreamingDataset"),
     "StreamingDataLoader": ("litdata_stream", "StreamingDataLoader"),
     "CombinedStreamingDataset": ("litdata_stream", "CombinedStreamingDataset"),
+    "ParallelStreamingDataset": ("litdata_stream", "ParallelStreamingDataset"),
     "TokensLoader": ("litdata_stream", "TokensLoader"),
     "train_test_split": ("litdata_stream", "train_test_split"),
     "default_cache_root": ("litdata_stream", "default_cache_root"),
     # errors users may want to catch
     "ChecksumMismatchError": ("litdata_format", "ChecksumMismatchError"),
     "FormatError": ("litdata_format", "FormatError"),
+    # encryption (needs the cryptography package: litdata[encryption])
+    "Encryption": ("litdata_format", "Encryption"),
+    "FernetEncryption": ("litdata_format", "FernetEncryption"),
+    "RSAEncryption": ("litdata_format", "RSAEncryption"),
     "StorageError": ("litdata_storage", "StorageError"),
     # storage
     "open_store": ("litdata_storage", "open_store"),
@@ -99,27 +105,33 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
-    from litdata_format import ChecksumMismatchError, FormatError
+    from litdata_format import ChecksumMismatchError, Encryption, FernetEncryption, FormatError, RSAEncryption
     from litdata_storage import StorageError, open_store
     from litdata_stream import (
         CombinedStreamingDataset,
+        ParallelStreamingDataset,
         StreamingDataLoader,
         StreamingDataset,
         TokensLoader,
         default_cache_root,
         train_test_split,
     )
-    from litdata_writer import map, optimize
+    from litdata_writer import build_keys_index, map, optimize
 
 __all__ = [
     "ChecksumMismatchError",
     "CombinedStreamingDataset",
+    "Encryption",
+    "FernetEncryption",
     "FormatError",
+    "ParallelStreamingDataset",
+    "RSAEncryption",
     "StorageError",
     "StreamingDataLoader",
     "StreamingDataset",
     "TokensLoader",
     "__version__",
+    "build_keys_index",
     "default_cache_root",
     "format_version",
     "map",

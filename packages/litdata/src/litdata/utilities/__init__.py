@@ -1,0 +1,1 @@
+"""LitData's ``litdata.utilities`` import paths, kept so that LitData code imports unchanged."""
