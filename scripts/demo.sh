@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the demo on a fresh machine: optimizes a small dataset and streams it back,
-# printing throughput. Extra arguments go to examples/demo.py.
+# Runs the demo on a fresh machine (Python 3.10+ with venv; no Node.js): optimizes a small
+# dataset into a local S3 server and streams it back, printing throughput. Installs hatch
+# into .venv-tools/ and lets it build the development environment, both once. Extra
+# arguments go to examples/demo.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --disable-pip-version-check 'hatch>=1.16,<2'
-exec python3 -m hatch run demo "$@"
+source scripts/tools-env.sh
+tools_hatch run demo "$@"

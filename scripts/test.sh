@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine (Python 3.10+, pip, Node.js): installs
-# hatch, the npm package of the Azure emulator, then pytest inside hatch's environment
-# (which installs the five packages editable plus the test tools). Extra arguments go
+# Runs the whole test suite on a fresh machine (Python 3.10+ with venv, Node.js 20+ with
+# npm): installs hatch into .venv-tools/ and the npm package of the Azure emulator into
+# .tools/, then runs pytest inside hatch's development environment (the five packages
+# installed editable plus the test tools), all made once and reused. Extra arguments go
 # to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --disable-pip-version-check 'hatch>=1.16,<2'
+source scripts/tools-env.sh
+tools_install hatch "$HATCH_REQUIREMENT"
 bash scripts/install-node-tools.sh
-exec python3 -m hatch run test "$@"
+tools_hatch run test "$@"

@@ -88,6 +88,7 @@ def time_epochs(
     """Iterate ``epochs`` times over the loader that ``make_loader`` builds. ``start``:
     when the clock for the time to first batch started (default: now, before building)."""
     t0 = time.perf_counter() if start is None else start
+    cpu0 = os.times()
     loader = make_loader()
     per_epoch, first_batch = [], None
     for _ in range(epochs):
@@ -98,7 +99,14 @@ def time_epochs(
             n += count(batch)
         elapsed = time.perf_counter() - began
         per_epoch.append({"items": n, "seconds": elapsed, "items_per_s": n / elapsed if elapsed else 0.0})
-    return {"epochs": per_epoch, "first_batch_s": first_batch}
+    del loader  # its workers are gone after each epoch: their CPU time is in ``children_*``
+    cpu1 = os.times()
+    cpu = sum(getattr(cpu1, k) - getattr(cpu0, k) for k in ("user", "system", "children_user", "children_system"))
+    items = sum(e["items"] for e in per_epoch)
+    # CPU of this process and of the loader workers it reaped (every library's workers end
+    # with their epoch here), from building the dataset to the end of the last epoch.
+    return {"epochs": per_epoch, "first_batch_s": first_batch, "cpu_s": cpu,
+            "cpu_ms_per_item": 1000 * cpu / items if items else None}
 
 
 def shuffle_epoch(

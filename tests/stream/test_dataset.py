@@ -42,8 +42,8 @@ def test_subsample_is_fixed_and_exact(squares):
     assert items == StreamingDataset(squares, subsample=0.1)[:]
     assert len({i for i, _ in items}) == 20 and all(sq == i**2 for i, sq in items)
     assert sorted(x[0] for x in ds) == sorted(i for i, _ in items)
-    with pytest.raises(ValueError, match="subsample must be a fraction"):
-        StreamingDataset(squares, subsample=1.5)
+    with pytest.raises(ValueError, match=r"subsample must be a number greater than 0 .*got subsample=0"):
+        StreamingDataset(squares, subsample=0)
 
 
 def test_train_test_split_is_disjoint_exact_and_deterministic(squares):

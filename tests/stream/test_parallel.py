@@ -128,32 +128,31 @@ def test_transform_of_one_argument(dirs):
     assert list(ds) == [1000 + 2 * i for i in range(B_SIZE)]
 
 
+def _take(loader, batches, state=None):
+    """(the first ``batches`` batches of ``loader`` as pairs, its state after them)."""
+    if state is not None:
+        loader.load_state_dict(state)
+    stream = iter(loader)
+    pairs = _flat([next(stream) for _ in range(batches)])
+    saved = loader.state_dict()
+    del stream
+    return pairs, saved
+
+
 @pytest.mark.parametrize("length", [None, 31, float("inf")])
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resume_mid_epoch_gives_what_an_uninterrupted_run_gives(dirs, length, workers):
-    loader = StreamingDataLoader(_parallel(dirs, length=length), batch_size=2, num_workers=workers)
-    if length == float("inf"):
-        stream = iter(loader)
-        whole = _flat([next(stream) for _ in range(12)])
-        del stream
-        loader = StreamingDataLoader(_parallel(dirs, length=length), batch_size=2, num_workers=workers)
-        stream = iter(loader)
-        before = _flat([next(stream) for _ in range(5)])
-        state = loader.state_dict()
-        del stream
-        resumed = StreamingDataLoader(_parallel(dirs, length=length), batch_size=2, num_workers=workers)
-        resumed.load_state_dict(state)
-        stream = iter(resumed)
-        after = _flat([next(stream) for _ in range(7)])
+    def loader():
+        return StreamingDataLoader(_parallel(dirs, length=length), batch_size=2, num_workers=workers)
+
+    before, state = _take(loader(), 3)
+    if length == float("inf"):  # one endless epoch: compare the next batches
+        whole, _ = _take(loader(), 12)
+        after, _ = _take(loader(), 9, state)
         assert before + after == whole
         return
-    whole = _epochs(loader, 3)
-    loader = StreamingDataLoader(_parallel(dirs, length=length), batch_size=2, num_workers=workers)
-    stream = iter(loader)
-    before = _flat([next(stream) for _ in range(3)])
-    state = loader.state_dict()
-    del stream
-    resumed = StreamingDataLoader(_parallel(dirs, length=length), batch_size=2, num_workers=workers)
+    whole = _epochs(loader(), 3)
+    resumed = loader()
     resumed.load_state_dict(state)
     rest = _epochs(resumed, 3)
     assert before + rest[0] == whole[0]

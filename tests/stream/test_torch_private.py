@@ -332,12 +332,18 @@ def private_uses(source):
     return found + imports + _private_attributes(tree, aliases) + _private_getattr(tree)
 
 
+# Private state of LitData's own objects that LitData offers no accessor for (not torch's
+# or CPython's): allowed by name, in the one module that recognises those objects.
+FOREIGN_PRIVATE = {"item_loaders.py": ("getattr(item_loader, '_columns', None)",)}
+
+
 def test_no_module_but_torch_private_touches_private_attributes():
     modules = sorted(PACKAGE.rglob("*.py"))  # subpackages too
     assert len(modules) > 10 and PACKAGE / "torch_private.py" in modules
     offenders = {
         str(path.relative_to(PACKAGE)): uses for path in modules if path != PACKAGE / "torch_private.py"
-        for uses in [private_uses(path.read_text())] if uses
+        for uses in [[u for u in private_uses(path.read_text()) if u not in FOREIGN_PRIVATE.get(path.name, ())]]
+        if uses
     }
     assert offenders == {}, f"move these into litdata_stream/torch_private.py: {offenders}"
 

@@ -75,3 +75,18 @@ def test_error_when_not_empty_on_s3(s3_target):
             error_when_not_empty=True,
             verbose=False,
         )
+
+
+def _record_is_last(item, output_dir, is_last):
+    with open(f"{output_dir}/{item}_{is_last}.txt", "w") as f:
+        f.write("x")
+
+
+@pytest.mark.parametrize(
+    ("workers", "expected"),
+    [(1, ["0_False", "1_False", "2_False", "3_False", "4_True"]),
+     (2, ["0_False", "1_True", "2_False", "3_False", "4_True"])],  # LitData's split: [0, 1], [2, 3, 4]
+)
+def test_is_last_marks_the_last_input_of_each_worker(tmp_path, workers, expected):
+    map(_record_is_last, list(range(5)), str(tmp_path), num_workers=workers, verbose=False)
+    assert sorted(p.stem for p in tmp_path.iterdir()) == expected

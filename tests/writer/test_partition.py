@@ -20,6 +20,12 @@ def test_contiguous_shares_cover_everything_in_order():
             shares = contiguous_shares(n, world)
             assert [i for share in shares for i in share] == list(range(n))
             assert max(map(len, shares)) - min(map(len, shares)) <= 1
+            assert [len(s) for s in shares] == sorted(len(s) for s in shares)  # the last take the extra
+
+
+def test_contiguous_shares_split_as_litdata():
+    assert contiguous_shares(5, 2) == [range(0, 2), range(2, 5)]
+    assert contiguous_shares(7, 3) == [range(0, 2), range(2, 4), range(4, 7)]
 
 
 def test_make_tasks_batches():

@@ -10,12 +10,18 @@ into batches and dealt to DataLoader workers exactly as for one dataset, which m
 The state nests each dataset's own state (its segment and the draws of it consumed), so
 a resume on another world size re-plans every dataset over what no rank has served and
 mixes the rest anew; on another batch size the same mixed sequence continues.
+
+With ``batching_method="per_stream"`` the draws pick a dataset per batch instead of per
+sample (see :mod:`litdata_stream.per_stream`), and the mixture yields whole batches
+(lists of samples), which the loader collates one by one: per-dataset batch sizes make
+batches of different sizes, which torch's batching of single samples cannot cut.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -24,6 +30,7 @@ from torch.utils.data import IterableDataset
 
 from .dataset import StreamingDataset
 from .env import DistributedEnv, WorkerEnv
+from .per_stream import StreamBatches, check_batch_sizes, plan_stream_batches
 from .plan import RankPlan, num_batches
 from .resume import dataset_identity, resolve_segment, saved_segment
 from .state_override import overridden_dataset_state, overridden_mixture_state
@@ -31,6 +38,7 @@ from .steering import LoaderSteered, Steering
 
 STATE_VERSION = 1
 STATE_TYPE = "CombinedStreamingDataset"
+BATCHING_METHODS = ("stratified", "per_stream")
 
 
 def mix(lengths: Sequence[int], weights: Sequence[float], *, seed: int, epoch: int, iterate_over_all: bool,
@@ -81,10 +89,19 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
             default ``iterate_over_all=True`` and so requires ``iterate_over_all=False`` to
             be written; here both spellings mean the same. ``iterate_over_all=True`` with
             weights draws by the weights until all datasets are exhausted.
-        force_override_state_dict: resume from a state saved with other weights, seed or
-            ``iterate_over_all``, or of fewer datasets (those added at the end start their
-            epoch afresh): the mixture's arguments win, with a warning, instead of an
-            error; see :mod:`litdata_stream.state_override`.
+        batching_method: ``"stratified"`` (default): each sample of a batch is drawn by
+            weight, so a batch mixes datasets. ``"per_stream"``: each batch is drawn by
+            weight and holds samples of that one dataset only, ``batch_size`` of them, or
+            per dataset with ``set_batch_size([b1, b2, ...])`` /
+            ``StreamingDataLoader(..., batch_size=[b1, b2, ...])``; a dataset's last batch
+            may be shorter unless it has ``drop_last=True``. The mixture then yields whole
+            batches (lists of samples). Unlike LitData, a dataset may be drawn for two
+            batches in a row (LitData switches dataset after every batch while others
+            are left, which skews the weights).
+        force_override_state_dict: resume from a state saved with other weights, seed,
+            ``iterate_over_all`` or ``batching_method``, or of fewer datasets (those
+            added at the end start their epoch afresh): the mixture's arguments win, with
+            a warning, instead of an error; see :mod:`litdata_stream.state_override`.
     """
 
     def __init__(
@@ -93,9 +110,13 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         seed: int = 42,
         weights: Sequence[float] | None = None,
         iterate_over_all: bool | None = None,
+        batching_method: str = "stratified",
         force_override_state_dict: bool = False,
     ) -> None:
         super().__init__()
+        if batching_method not in BATCHING_METHODS:
+            raise ValueError(f"batching_method must be 'stratified' or 'per_stream', got {batching_method!r}")
+        self.batching_method = batching_method
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("CombinedStreamingDataset needs at least one dataset")
@@ -104,11 +125,13 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
                 raise TypeError(f"CombinedStreamingDataset mixes StreamingDatasets, got {type(dataset).__name__}")
         if weights is not None:
             if (
-                len(weights) != len(self.datasets)
+                not hasattr(weights, "__len__") or isinstance(weights, (str, bytes))
+                or len(weights) != len(self.datasets)
                 or not all(isinstance(w, numbers.Real) and math.isfinite(w) and w >= 0 for w in weights)
                 or sum(weights) <= 0
             ):
-                raise ValueError(f"weights must be {len(self.datasets)} non-negative numbers with a positive sum, got {weights}")
+                raise ValueError(f"weights must be {len(self.datasets)} non-negative numbers with a positive sum "
+                                 f"(one per dataset), got weights={weights!r}")
             self.weights = [float(w) for w in weights]
         else:
             self.weights = [float(d.num_items) for d in self.datasets]
@@ -127,6 +150,44 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         for dataset in self.datasets:
             dataset.set_num_workers(num_workers)
 
+    # -- batches -------------------------------------------------------------------------
+    @property
+    def yields_batches(self) -> bool:
+        """Whether iteration yields whole batches (lists of samples) for the loader to collate."""
+        return self.batching_method == "per_stream"
+
+    @property
+    def batch_size(self) -> int | list[int]:  # type: ignore[override]
+        """The batch size, or the list of per-dataset batch sizes when one was set."""
+        sizes = self._steering.batch_sizes
+        return list(sizes) if sizes is not None else self._steering.batch_size
+
+    def set_batch_size(self, batch_size: int | Sequence[int]) -> None:  # type: ignore[override]
+        """One batch size, or (``per_stream``) one per dataset, in the order of ``datasets``."""
+        sizes = check_batch_sizes(batch_size, len(self.datasets))
+        if sizes is not None and not self.yields_batches:
+            raise ValueError(f"batch_size={list(sizes)!r}: per-dataset batch sizes need "
+                             "batching_method='per_stream' (a 'stratified' batch mixes the datasets)")
+        self._steer(batch_size=sizes[0] if sizes else int(batch_size), batch_sizes=sizes)  # type: ignore[arg-type]
+
+    def _batch_sizes(self, steering: Steering) -> tuple[int, ...]:
+        return steering.batch_sizes or (steering.batch_size,) * len(self.datasets)
+
+    def check_default_collation(self) -> None:
+        """Refuse, before any worker starts, a stratified batch the default collate cannot build:
+        token blocks next to items, or token blocks of different sizes."""
+        if self.yields_batches or self._steering.batch_size <= 1:
+            return
+        kinds = [(d, f"token blocks of {dataset.item_loader.block_size}" if dataset.item_loader is not None
+                  else "items") for d, (dataset, w) in enumerate(zip(self.datasets, self.weights)) if w > 0]
+        for d, kind in kinds[1:]:
+            if kind != kinds[0][1]:
+                raise ValueError(
+                    f"batching_method='stratified' puts samples of every dataset in one batch, and the default "
+                    f"collate cannot join datasets[{kinds[0][0]}] ({kinds[0][1]}) with datasets[{d}] ({kind}): use "
+                    "batching_method='per_stream', batch_size=1 or a collate_fn of your own"
+                )
+
     # -- the plan ----------------------------------------------------------------------
     def _child_plans(self, steering: Steering) -> list[RankPlan]:
         env = steering.env or self._env()
@@ -136,6 +197,15 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
                                        epoch_set=True))
             for dataset, intervals in zip(self.datasets, children)
         ]
+
+    def _stream_plan(self, steering: Steering) -> tuple[StreamBatches, list[RankPlan]]:
+        """``per_stream``: this rank's mixed batches and each dataset's plan."""
+        plans = self._child_plans(steering)
+        drop = [dataset.drop_last is True for dataset in self.datasets]  # an explicit drop_last: full batches
+        batches = plan_stream_batches([p.per_rank for p in plans], self._batch_sizes(steering), drop, self.weights,
+                                      seed=self.seed, epoch=steering.epoch, iterate_over_all=self.iterate_over_all,
+                                      replans=steering.replans)
+        return batches, plans
 
     def _plan(self, steering: Steering) -> tuple[np.ndarray, list[RankPlan]]:
         """(dataset drawn at each position of this rank's mixed sequence, each dataset's plan)."""
@@ -147,11 +217,22 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
     def __len__(self) -> int:
         """Samples this rank yields in the epoch (after a resume point)."""
         steering = self._resolved_steering()
+        if self.yields_batches:
+            batches, _ = self._stream_plan(steering)
+            return int(batches.sizes[steering.first_sample:].sum())
         choices, _ = self._plan(steering)
         return max(len(choices) - steering.first_sample, 0)
 
+    def loader_len(self) -> int:
+        """``per_stream``: the batches of this rank's epoch after a resume point (``len(loader)``)."""
+        steering = self._resolved_steering()
+        batches, _ = self._stream_plan(steering)
+        return max(len(batches) - steering.first_sample, 0)
+
     def batches_left(self) -> int:
         """Batches of this rank's epoch still to come (after a resume point)."""
+        if self.yields_batches:
+            return self.loader_len() - self._current_steering().first_batch
         return num_batches(len(self), self._current_steering().batch_size) - self._current_steering().first_batch
 
     # -- state ---------------------------------------------------------------------------
@@ -159,9 +240,18 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         """The mixture's position plus each dataset's own state (its draws consumed)."""
         steering = self._resolved_steering()
         env = steering.env or self._env()
-        choices, plans = self._plan(steering)
-        consumed = min(steering.first_sample + steering.first_batch * steering.batch_size, len(choices))
-        draws = np.bincount(choices[:consumed], minlength=len(self.datasets))
+        extra: dict[str, Any] = {}
+        if self.yields_batches:
+            batches, _ = self._stream_plan(steering)
+            consumed = min(steering.first_sample + steering.first_batch, len(batches))  # mixed batches
+            draws = np.asarray(batches.samples_per_dataset(consumed, len(self.datasets)))
+            extra = {"batching_method": self.batching_method, "batch_sizes": list(self._batch_sizes(steering)),
+                     "batches_consumed": consumed}
+            consumed = int(draws.sum())
+        else:
+            choices, _ = self._plan(steering)
+            consumed = min(steering.first_sample + steering.first_batch * steering.batch_size, len(choices))
+            draws = np.bincount(choices[:consumed], minlength=len(self.datasets))
         children = steering.children_intervals or (None,) * len(self.datasets)
         states = []
         for dataset, intervals, drawn in zip(self.datasets, children, draws.tolist()):
@@ -178,6 +268,7 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
             "replans": steering.replans,
             "samples_consumed": consumed,
             "datasets": states,
+            **extra,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -204,6 +295,13 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
                                                        warn=warn)
         if any(new is not old for new, old in zip(children, state.get("datasets", []))):
             state = {**state, "datasets": children, "overridden": True}
+        if self.force_override_state_dict and state.get("batching_method", "stratified") != self.batching_method:
+            if warn:
+                warnings.warn(
+                    "CombinedStreamingDataset: force_override_state_dict: resuming with batching_method="
+                    f"{self.batching_method!r} instead of the state's {state.get('batching_method', 'stratified')!r}; "
+                    "the rest of the epoch is mixed anew", UserWarning, stacklevel=3)
+            state = {**state, "batching_method": self.batching_method, "overridden": True}
         return state
 
     def check_state(self, state: dict[str, Any]) -> None:
@@ -214,7 +312,10 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
             raise ValueError(f"unknown {STATE_TYPE} state version {state.get('version')!r}")
         state = self._overridden(state, warn=False)
         for key, now in (("seed", self.seed), ("weights", list(self.weights)),
-                         ("iterate_over_all", self.iterate_over_all)):
+                         ("iterate_over_all", self.iterate_over_all),
+                         ("batching_method", self.batching_method)):
+            if key == "batching_method" and key not in state:  # states saved before per_stream existed
+                state = {**state, key: "stratified"}
             if state.get(key) != now:
                 raise ValueError(f"cannot resume: the state was saved with {key}={state.get(key)!r}, "
                                  f"the mixture has {key}={now!r}")
@@ -231,6 +332,9 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
             return
         env = self._env()
         epoch = int(state["epoch"])
+        if self.yields_batches:
+            self._resolve_stream_resume(state, env)
+            return
         if int(state["world_size"]) == env.world_size and not state.get("overridden"):  # the same mix goes on
             children = tuple(
                 None if c["intervals"] is None else tuple((int(a), int(b)) for a, b in c["intervals"])
@@ -257,6 +361,33 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         self._steer(epoch=epoch, children_intervals=tuple(children), replans=int(state["replans"]) + 1,
                     first_sample=0, first_batch=0, epoch_set=True)
 
+    def _resolve_stream_resume(self, state: dict[str, Any], env: DistributedEnv) -> None:
+        """``per_stream``: the same batches go on for the same world size and batch sizes;
+        otherwise every dataset is re-planned over what no rank has served."""
+        epoch = int(state["epoch"])
+        same = (int(state["world_size"]) == env.world_size and not state.get("overridden")
+                and state.get("batch_sizes") == list(self._batch_sizes(self._current_steering())))
+        saved_children = state["datasets"]
+        if same:
+            children = tuple(
+                None if c["intervals"] is None else tuple((int(a), int(b)) for a, b in c["intervals"])
+                for c in saved_children
+            )
+            self._steer(epoch=epoch, children_intervals=children, replans=int(state["replans"]),
+                        first_sample=int(state["batches_consumed"]), first_batch=0, epoch_set=True)
+            return
+        remaining: list[Any] = []
+        for d, dataset in enumerate(self.datasets):
+            if d >= len(saved_children):  # added after the state was saved (an override)
+                remaining.append(None)
+                continue
+            child = saved_children[d]
+            saved = saved_segment(child)
+            remaining.append(RankPlan(dataset.epoch_order(epoch), saved, 0).remaining_after(
+                int(child["batches_consumed"]) * saved.batch_size))
+        self._steer(epoch=epoch, children_intervals=tuple(remaining), replans=int(state["replans"]) + 1,
+                    first_sample=0, first_batch=0, epoch_set=True)
+
     def _resolved_steering(self) -> Steering:
         self.resolve_resume()
         return self._current_steering()
@@ -266,6 +397,8 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         self.resolve_resume()
         worker = WorkerEnv.detect()
         steering = self._start_iteration()
+        if self.yields_batches:
+            return self._iter_stream_batches(steering, worker)
         choices, plans = self._plan(steering)
         size, start = steering.batch_size, steering.first_sample
         total = num_batches(max(len(choices) - start, 0), size)
@@ -297,6 +430,43 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
                    for d, dataset in enumerate(self.datasets)]
         order = (d for j in batches for d in choices[span(j)].tolist())
         return self._interleave(order, streams)
+
+    def _iter_stream_batches(self, steering: Steering, worker: WorkerEnv) -> Iterator[list[Any]]:
+        """``per_stream``: this worker's mixed batches, each a list of one dataset's samples."""
+        planned, plans = self._stream_plan(steering)
+        start = steering.first_sample
+        mine = range(start + steering.first_batch + worker.worker_id, len(planned), max(worker.num_workers, 1))
+
+        def local(j: int) -> np.ndarray:
+            begin = int(planned.starts[j])
+            return np.arange(begin, begin + int(planned.sizes[j]), dtype=np.int64)
+
+        def positions_of(d: int) -> Iterator[np.ndarray]:
+            for j in mine:
+                if planned.datasets[j] == d:
+                    yield plans[d].stored_at(local(j))
+
+        def chunks_of(d: int) -> Iterator[int]:
+            seen: set[int] = set()
+            for j in mine:
+                if planned.datasets[j] == d:
+                    for chunk in plans[d].order.chunks_for(plans[d].local_epoch_positions(local(j))):
+                        if chunk not in seen:
+                            seen.add(chunk)
+                            yield chunk
+
+        streams = [dataset.stream(positions_of(d), chunks_of(d), keep_open=plans[d].order.window_chunks)
+                   for d, dataset in enumerate(self.datasets)]
+        return self._batched(((int(planned.datasets[j]), int(planned.sizes[j])) for j in mine), streams)
+
+    @staticmethod
+    def _batched(order: Iterator[tuple[int, int]], streams: list[Iterator[Any]]) -> Iterator[list[Any]]:
+        try:
+            for d, size in order:
+                yield [next(streams[d]) for _ in range(size)]
+        finally:
+            for stream in streams:
+                stream.close()  # type: ignore[attr-defined]
 
     @staticmethod
     def _interleave(order: Iterator[int], streams: list[Iterator[Any]]) -> Iterator[Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,32 +32,26 @@ from litdata_format.encryption import Encryption, decrypt_item
 
 from .cache import DEFAULT_MAX_CACHE_BYTES, default_cache_root
 from .cache_budget import resolve_max_cache_size
-from .chunks import OpenChunks, Prefetcher
+from .chunks import Prefetcher
 from .env import WorkerEnv
 from .inert_options import check_batch_decode, check_num_canonical_nodes, check_window_direct_io
 from .item_loaders import resolve_item_loader
 from .plan import RankPlan, Segment
 from .profiler import TRACER
 from .resume import check_dataset_state, dataset_identity, resolve_segment
-from .selection import Selection
+from .selection import Selection, check_subsample, subset_positions
 from .serializer_overrides import serializer_registry
 from .session_options import merge_session_options
 from .shuffle import check_algorithm, epoch_order
 from .shuffle.base import EpochOrder
 from .shuffle.item_window import ItemWindowShuffle, resolve_item_shuffle_window
-from .source import DatasetSource
+from .sources import open_chunks, open_source, split_item_loader
 from .state_override import overridden_dataset_state
 from .steering import LoaderSteered, Steering
 from .transforms import resolve_transform
 
 #: ``shuffle=True`` mixes items across blocks of this many chunks by default.
 DEFAULT_BLOCK_CHUNKS = 8
-
-
-def _check_fraction(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ValueError(f"{name} must be a fraction in (0, 1], got {value!r}")
-    return float(value)
 
 
 def _chunk_offsets(chunk_sizes: list[int]) -> np.ndarray:
@@ -86,7 +80,10 @@ class StreamingDataset(LoaderSteered, IterableDataset):
             disk, leaving 50 GB free); ``$MAX_CACHE_SIZE`` wins when set. The default
             stays a fixed 100 GB so that the shuffle blocks (which fit the budget) do not
             depend on the free disk space.
-        subsample: keep this fraction of the items (fixed by the seed).
+        subsample: keep this fraction of the items (fixed by the seed), as LitData counts
+            them: ``int(n * subsample)``. Above 1 it upsamples: ``2.5`` is every item
+            twice plus a seeded half of them a third time (``2n + int(n / 2)`` items);
+            the repeats are separate positions of the epoch, shuffled like any other.
         max_pre_download: chunks each worker downloads ahead of need.
         storage_options: passed to the storage backend (endpoint, credentials, ...).
         transform: applied to every item read (a list: each in turn, as in LitData).
@@ -120,6 +117,10 @@ class StreamingDataset(LoaderSteered, IterableDataset):
             None (default) keeps ``shuffle_algo``.
         window_direct_io: accepted for LitData (O_DIRECT window reads on NFS); changes
             nothing here.
+        columns: for a parquet dataset, the columns each item (a dict) holds (default:
+            all); LitData's ``item_loader=ParquetLoader(columns=...)`` means the same.
+        input_format: the source reading ``input_dir`` (``"litdata"``, ``"parquet"``; see
+            :mod:`litdata_stream.sources`); default: detected from what is there.
     """
 
     def __init__(
@@ -147,8 +148,11 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         allow_pickle: bool = False,
         shuffle_algo: str = "block",
         shuffle_block_size: int | None = None,
+        columns: list[str] | None = None,
+        input_format: str | None = None,
     ) -> None:
         super().__init__()
+        item_loader, columns, loader_format = split_item_loader(item_loader, columns)
         item_loader = resolve_item_loader(item_loader)
         self.input_dir = os.fspath(input_dir)
         cache_root = os.path.expanduser(os.fspath(cache_dir)) if cache_dir else default_cache_root()
@@ -162,8 +166,12 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         self.window_direct_io = check_window_direct_io(window_direct_io)
         self.item_shuffle_window = item_shuffle_window
         self.item_window = resolve_item_shuffle_window(item_shuffle_window)
-        self.source = DatasetSource(
+        self.columns = columns
+        self.source = open_source(
             input_dir,
+            source=input_format,
+            columns=columns,
+            parquet_loader=loader_format is not None,
             cache_dir=cache_root,
             max_cache_bytes=self.max_cache_bytes,
             storage_options=merge_session_options(self.input_dir, storage_options, session_options),
@@ -191,6 +199,11 @@ class StreamingDataset(LoaderSteered, IterableDataset):
                 )
             self._dtype = token_dtype(config.data_format)
             sizes = [(c.dim or 0) // item_loader.block_size for c in self.source.index.chunks]
+        elif hasattr(self.source, "item_decoder"):  # a foreign format: its chunks hand out finished items
+            if item_loader is not None:
+                raise ValueError(f"{self.input_dir} is a {self.source.kind} dataset: item_loader does not apply")
+            self._decoder = self.source.item_decoder
+            sizes = [c.chunk_size for c in self.source.index.chunks]
         else:
             if item_loader is not None:
                 raise ValueError(f"{self.input_dir} is not a token dataset (its item loader is {config.item_loader})")
@@ -201,10 +214,10 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         self._sample_encryption = self.source.sample_encryption
         self._offsets = _chunk_offsets(sizes)
         self._selection = Selection.full(sizes)
-        if subsample != 1.0:
-            fraction = _check_fraction("subsample", subsample)
-            self._selection = self._selection.subsample(int(round(len(self._selection) * fraction)), self.seed)
-        self._chunks = OpenChunks(self.source)
+        self.subsample = check_subsample(subsample)
+        if self.subsample != 1.0:
+            self._selection = self._selection.resample(self.subsample, self.seed)
+        self._chunks = open_chunks(self.source)
         chunks = self.source.index.chunks
         self._mean_chunk_bytes = sum(c.chunk_bytes for c in chunks) / max(len(chunks), 1)
         self._block_warned = False
@@ -216,9 +229,20 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         copy = object.__new__(type(self))
         copy.__dict__.update(self.__dict__)
         copy._selection = selection
-        copy._chunks = OpenChunks(self.source)
+        copy._chunks = open_chunks(self.source)
         copy._steering = Steering()
         return copy
+
+    def subset(self, indices: Sequence[int] | slice) -> StreamingDataset:
+        """A copy of this dataset over the items at ``indices`` (positions of this dataset,
+        after its subsample or split), in the order given, duplicates kept (as in LitData).
+
+        Shuffling, splitting, mixing and resuming work on it as on any dataset. Costs a few
+        numbers per run of consecutive indices in one chunk: ``subset(range(a, b))`` is as
+        cheap as the dataset. ``ItemIndexError`` names an index outside ``0 .. len-1``.
+        """
+        positions = subset_positions(indices, len(self._selection))
+        return self._with_selection(self._selection.subset(positions))
 
     # -- random access -----------------------------------------------------------------
     def __len__(self) -> int:

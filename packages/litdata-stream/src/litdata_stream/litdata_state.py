@@ -321,7 +321,8 @@ def _combined_state(dataset: Any, state: dict[str, Any], epoch: int) -> tuple[di
         world_size = child_state["world_size"]
     return {"version": STATE_VERSION, "type": STATE_TYPE, "seed": dataset.seed, "weights": list(dataset.weights),
             "iterate_over_all": dataset.iterate_over_all, "epoch": epoch - 1, "world_size": world_size,
-            "replans": 1, "samples_consumed": 0, "datasets": states}, left
+            "replans": 1, "samples_consumed": 0, "datasets": states,
+            "batching_method": getattr(dataset, "batching_method", "stratified")}, left
 
 
 def from_litdata_state(loader: Any, state: dict[str, Any], version: int) -> dict[str, Any]:

@@ -105,14 +105,24 @@ class StreamingDataLoader(DataLoader):
             raise ValueError("a StreamingDataLoader plans its own batches: remove sampler/batch_sampler")
         if shuffle is not None:
             dataset.shuffle = bool(shuffle)
+        # A per_stream mixture yields whole batches (lists, of per-dataset sizes): torch then
+        # batches nothing and the collate_fn is applied to each list as it comes.
+        self._whole_batches = bool(getattr(dataset, "yields_batches", False))
+        if isinstance(batch_size, (list, tuple)) and not self._whole_batches:
+            raise ValueError(f"batch_size={list(batch_size)!r}: a list of per-dataset batch sizes needs a "
+                             "CombinedStreamingDataset(batching_method='per_stream')")
         dataset.set_batch_size(batch_size)
         dataset.set_num_workers(num_workers)
+        if collate_fn is None and hasattr(dataset, "check_default_collation"):
+            dataset.check_default_collation()
+        if self._whole_batches:
+            kwargs.pop("drop_last", None)  # the mixture's plan applies drop_last to each dataset's batches
         self._profiler = Profiler(profile_batches, profile_dir, profile_skip_batches) if profile_batches else None
         self._cprofiler = CProfiler(profile_dir) if profile_cprofile and DistributedEnv.detect().rank == 0 else None
         worker_profiler = self._profiler or self._cprofiler
         super().__init__(
             dataset,
-            batch_size=batch_size,
+            batch_size=None if self._whole_batches else batch_size,
             num_workers=num_workers,
             collate_fn=WorkerCollate(
                 TracedCollate(collate_fn or default_collate) if self._profiler else (collate_fn or default_collate),
@@ -190,6 +200,11 @@ class StreamingDataLoader(DataLoader):
             if not self.persistent_workers:  # persistent workers stay for the next epoch
                 _end_worker_threads(iterator)
 
+    def __len__(self) -> int:
+        if self._whole_batches:  # torch would count the samples of len(dataset)
+            return self.dataset.loader_len()
+        return super().__len__()
+
     def state_dict(self) -> dict[str, Any]:
         """Where the stream stands, as plain Python (``torch.save`` stores it).
 
@@ -207,7 +222,7 @@ class StreamingDataLoader(DataLoader):
             "epoch": self.current_epoch,
             "batches_consumed": self._consumed,
             "finished": self._finished,
-            "batch_size": self.batch_size,
+            "batch_size": dataset.batch_size if self._whole_batches else self.batch_size,
             "num_workers": self.num_workers,
             "world_size": env.world_size,
             "rank": env.rank,

@@ -39,7 +39,7 @@ from .env import DistributedEnv, WorkerEnv
 from .passes import Cursor, PassStream
 from .plan import RankPlan, Segment, num_batches
 from .resume import check_dataset_state, dataset_identity
-from .steering import LoaderSteered, Steering
+from .steering import SteeredComposite, Steering
 
 STATE_VERSION = 1
 STATE_TYPE = "ParallelStreamingDataset"
@@ -76,7 +76,7 @@ def _check_length(length: int | float | None) -> int | float | None:
     return length
 
 
-class ParallelStreamingDataset(LoaderSteered, IterableDataset):
+class ParallelStreamingDataset(SteeredComposite, IterableDataset):
     """Yield a tuple of one sample of each dataset at a time.
 
     Args:
@@ -131,16 +131,6 @@ class ParallelStreamingDataset(LoaderSteered, IterableDataset):
     @property
     def cycling(self) -> bool:
         return self.length is not None
-
-    def set_distributed_env(self, env: DistributedEnv | None) -> None:
-        super().set_distributed_env(env)
-        for dataset in self.datasets:
-            dataset.set_distributed_env(env)
-
-    def set_num_workers(self, num_workers: int) -> None:
-        super().set_num_workers(num_workers)
-        for dataset in self.datasets:
-            dataset.set_num_workers(num_workers)
 
     # -- the plan ----------------------------------------------------------------------
     def _epoch_length(self, streams: list[PassStream], env: DistributedEnv) -> int | None:

@@ -43,6 +43,8 @@ class Steering:
     #: A composition's resume point that outlives the epoch it was saved in (a cycling
     #: ``ParallelStreamingDataset`` continues from it); kept across ``set_epoch``.
     anchor: Any = None
+    #: A ``per_stream`` mixture's batch size for each dataset (None: ``batch_size`` for all).
+    batch_sizes: tuple[int, ...] | None = None
 
 
 class SteeringChannel:
@@ -152,3 +154,20 @@ class LoaderSteered:
         else:
             self._steer(first_batch=0)
         return steering
+
+
+class SteeredComposite(LoaderSteered):
+    """A composition of datasets (``self.datasets``) that a loader steers as one: the rank
+    and the number of workers reach every dataset, whose plans it composes."""
+
+    datasets: list[Any]
+
+    def set_distributed_env(self, env: DistributedEnv | None) -> None:
+        super().set_distributed_env(env)
+        for dataset in self.datasets:
+            dataset.set_distributed_env(env)
+
+    def set_num_workers(self, num_workers: int) -> None:
+        super().set_num_workers(num_workers)
+        for dataset in self.datasets:
+            dataset.set_num_workers(num_workers)

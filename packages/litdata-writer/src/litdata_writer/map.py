@@ -22,6 +22,7 @@ from .output import local_folder, make_staging_root, open_output, remove_staging
 from .partition import Task
 from .platform_args import check_platform_args
 from .progress import Progress
+from .ray_executor import check_static, cluster_shape, run_ray_jobs, wants_ray
 from .uploader import Uploader
 from .work_queue import QueuedTasks
 from .work_setup import plan_work
@@ -138,6 +139,7 @@ def map(  # noqa: A001 - LitData's name
     broadcast_paths: bool = False,
     verbose: bool = True,
     max_pending_uploads: int = 4,
+    executor: str | None = None,
 ) -> None:
     """Call ``fn(input, output_dir)`` for every input (``fn(batch, output_dir)`` with ``batch_size``).
 
@@ -156,7 +158,9 @@ def map(  # noqa: A001 - LitData's name
     ``num_downloaders``, ``keep_data_ordered`` and the platform-only arguments mean what
     they mean for :func:`optimize`. Here ``keep_data_ordered=None`` is the static plan
     (LitData: the shared queue); map never resumes, so the queue is only a choice of
-    balance.
+    balance. ``executor="ray"`` runs the writer ranks as Ray tasks, as for :func:`optimize`
+    (a rank whose node dies runs its whole share again: ``fn`` should name its files
+    by input, so the rerun overwrites rather than adds).
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
@@ -164,6 +168,7 @@ def map(  # noqa: A001 - LitData's name
         machine=machine, optimize_dns=optimize_dns, broadcast_paths=broadcast_paths, num_uploaders=num_uploaders
     )
     options = dict(storage_options or {})
+    shape = cluster_shape(num_nodes, num_workers) if wants_ray(executor) else None
     work = plan_work(
         fn,
         inputs,
@@ -172,8 +177,8 @@ def map(  # noqa: A001 - LitData's name
         weights=weights,
         reader=reader,
         batch_size=batch_size,
-        num_workers=num_workers,
-        num_nodes=num_nodes,
+        num_workers=num_workers if shape is None else shape.world_size,  # Ray: the driver plans every rank
+        num_nodes=num_nodes if shape is None else 1,
         fast_dev_run=fast_dev_run,
         reorder_files=reorder_files,
         keep_data_ordered=keep_data_ordered,
@@ -186,6 +191,8 @@ def map(  # noqa: A001 - LitData's name
         allow_queue=False,
         skip_none_reads=False,
     )
+    if shape is not None:
+        check_static(work.ordering.ordered)
     plan = work.plan
     pass_is_last, pass_device = extra_parameters(fn)
     store = open_output(output_dir, options)
@@ -214,13 +221,23 @@ def map(  # noqa: A001 - LitData's name
         for rank in plan.busy_ranks(plan.node_ranks)
     ]
     desc = "map" if plan.node.num_nodes == 1 else f"map (node {plan.node.node_rank}/{plan.node.num_nodes})"
+    if shape is not None:
+        desc = f"map (ray: {shape.num_nodes} x {shape.workers_per_node})"
     try:
-        run_workers(
-            jobs,
-            start_method=start_method,
-            make_progress=lambda: Progress(plan.node_input_count(), desc=desc, verbose=verbose),
-            what="map",
-            feeder=work.feeder(),
-        )
+        if shape is not None:
+            run_ray_jobs(
+                jobs,
+                shape=shape,
+                make_progress=lambda: Progress(plan.node_input_count(), desc=desc, verbose=verbose),
+                what="map",
+            )
+        else:
+            run_workers(
+                jobs,
+                start_method=start_method,
+                make_progress=lambda: Progress(plan.node_input_count(), desc=desc, verbose=verbose),
+                what="map",
+                feeder=work.feeder(),
+            )
     finally:
         remove_staging_root(staging_root)

@@ -33,7 +33,8 @@ from .output import local_folder, make_staging_root, open_output, remove_staging
 from .output_lock import hold_output, releases_outputs, run_key
 from .platform_args import check_platform_args
 from .progress import Progress
-from .rank_writer import RankJob, write_rank
+from .rank_writer import RankJob, stored_progress, write_rank
+from .ray_executor import check_static, cluster_shape, run_ray_jobs, wants_ray
 from .resume import checkpoint_interval, fingerprint
 from .settings import resolve_settings
 from .work_setup import plan_work
@@ -82,6 +83,7 @@ def optimize(
     optimize_dns: bool | None = None,
     keep_data_ordered: bool | None = None,
     broadcast_paths: bool = False,
+    executor: str | None = None,
 ) -> Index | None:
     """Apply ``fn`` to every input and store what it returns (or yields) as chunks.
 
@@ -133,6 +135,13 @@ def optimize(
     ``chunk_size`` and ``chunk_bytes`` chunks close at 64MB (LitData raises ValueError);
     ``batch_size=1`` means no batching, as in LitData.
 
+    ``executor="ray"`` (not in LitData; needs ``litdata-writer[ray]``): the driver, connected
+    to a Ray cluster (``ray.init()`` with ``RAY_ADDRESS``, or one the caller initialized),
+    runs each writer rank as a Ray task, ``num_workers`` per bundle of a placement group of
+    ``num_nodes`` bundles (defaults: the cluster's CPU nodes, and the CPUs of the smallest),
+    retries tasks whose node dies, and merges and publishes ``index.json`` itself. Needs a
+    list of inputs with the static plan (see ``ray_executor``).
+
     A run where ``fn`` stores nothing writes LitData's empty ``index.json`` (no chunks,
     ``config: null``). Returns the merged index on node 0, None on the other nodes
     (LitData always returns None; code that ignores the result is unaffected).
@@ -149,6 +158,7 @@ def optimize(
     check_key_fn(key_fn, settings.item_loader)
     encryption = check_encryption(encryption, settings)
     options = dict(storage_options or {})
+    shape = cluster_shape(num_nodes, num_workers) if wants_ray(executor) else None
     work = plan_work(
         fn,
         inputs,
@@ -157,8 +167,8 @@ def optimize(
         weights=weights,
         reader=reader,
         batch_size=batch_size,
-        num_workers=num_workers,
-        num_nodes=num_nodes,
+        num_workers=num_workers if shape is None else shape.world_size,  # Ray: the driver plans every rank
+        num_nodes=num_nodes if shape is None else 1,
         fast_dev_run=fast_dev_run,
         reorder_files=reorder_files,
         keep_data_ordered=keep_data_ordered,
@@ -169,6 +179,8 @@ def optimize(
         num_downloaders=num_downloaders,
         storage_options=options,
     )
+    if shape is not None:
+        check_static(work.ordering.ordered)
     plan = work.plan
     store = open_output(output_dir, options)
     node = plan.node
@@ -233,6 +245,15 @@ def optimize(
         for rank in plan.busy_ranks(plan.node_ranks)
     ]
     desc = "optimize" if node.num_nodes == 1 else f"optimize (node {node.node_rank}/{node.num_nodes})"
+    if shape is not None:
+        desc = f"optimize (ray: {shape.num_nodes} x {shape.workers_per_node})"
+    stored = [stored_progress(store, job.payload) for job in jobs]  # what an earlier run left: resume
+
+    def make_progress() -> Progress:
+        initial, initial_items = sum(s[0] for s in stored), sum(s[1] for s in stored)
+        total = plan.node_input_count()
+        return Progress(total, desc=desc, verbose=verbose, initial=initial, initial_items=initial_items)
+
     started = time.time()
 
     def run_id() -> str:
@@ -242,13 +263,21 @@ def optimize(
         )
 
     try:
-        run_workers(
-            jobs,
-            start_method=start_method,
-            make_progress=lambda: Progress(plan.node_input_count(), desc=desc, verbose=verbose),
-            what="optimize",
-            feeder=work.feeder(),
-        )
+        if shape is not None:
+            run_ray_jobs(
+                jobs,
+                shape=shape,
+                make_progress=make_progress,
+                what="optimize",
+            )
+        else:
+            run_workers(
+                jobs,
+                start_method=start_method,
+                make_progress=make_progress,
+                what="optimize",
+                feeder=work.feeder(),
+            )
     except BaseException as exc:
         if node.num_nodes > 1:
             report_node_failure(store, node.node_rank, run_id(), f"{type(exc).__name__}: {exc}")

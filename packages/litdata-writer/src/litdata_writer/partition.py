@@ -48,11 +48,14 @@ def make_tasks(inputs: Sequence[Any], batch_size: int | None) -> list[Task]:
 
 
 def contiguous_shares(num_tasks: int, world_size: int) -> list[range]:
-    """Task ranges per rank: sizes differ by at most one, the first ranks take the extra."""
+    """Task ranges per rank: sizes differ by at most one, the last ranks take the extra.
+
+    The last ranks, as LitData does: the same call then writes the same chunk files
+    (``chunk-{rank}-{i}``) with the same items, and ``map`` marks the same ``is_last``."""
     base, extra = divmod(num_tasks, world_size)
     shares, start = [], 0
     for rank in range(world_size):
-        size = base + (1 if rank < extra else 0)
+        size = base + (1 if rank >= world_size - extra else 0)
         shares.append(range(start, start + size))
         start += size
     return shares

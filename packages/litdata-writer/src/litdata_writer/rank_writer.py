@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litdata_format import ChunkInfo, ChunkWriter, Index, IndexConfig
+from litdata_storage import Store
 
 from .keys import RankKeys
 from .modes import config_differences, mismatch_error
@@ -76,6 +77,24 @@ def iterate_items(result: Any) -> Iterator[Any]:
         yield result
 
 
+def _job_fingerprint(job: RankJob) -> str:
+    return job.fingerprint or rank_fingerprint(job.settings, job.rank, job.first_chunk, job.tasks)
+
+
+def stored_progress(store: Store, job: RankJob) -> tuple[int, int]:
+    """Inputs and items of ``job`` an earlier run already stored, per its checkpoint.
+
+    The parent asks this before starting the workers, so that the progress of a resumed
+    run starts from them and says so once for the whole node; the rank itself then only
+    reports what it does now.
+    """
+    checkpoint = load_checkpoint(store, job.rank, _job_fingerprint(job)) if job.resume else None
+    if checkpoint is None or not checkpoint.tasks_done:
+        return 0, 0
+    inputs = sum(len(t.positions) for t in job.tasks[: checkpoint.tasks_done])
+    return inputs, sum(c.chunk_size for c in checkpoint.chunks)
+
+
 def write_rank(job: RankJob, reporter: Reporter) -> None:
     store = open_output(job.output_url, job.storage_options)
     folder = local_folder(store)
@@ -86,16 +105,14 @@ def write_rank(job: RankJob, reporter: Reporter) -> None:
         os.makedirs(staging, exist_ok=True)
     uploader = None if staging is None else Uploader(store, job.max_pending_uploads)
 
-    fp = job.fingerprint or rank_fingerprint(job.settings, job.rank, job.first_chunk, job.tasks)
+    fp = _job_fingerprint(job)
     checkpoint = load_checkpoint(store, job.rank, fp) if job.resume else None
     start_task = checkpoint.tasks_done if checkpoint else 0
     skip_items = checkpoint.items_skip if checkpoint else 0
     prior_chunks: list[ChunkInfo] = list(checkpoint.chunks) if checkpoint else []
     prior_config = checkpoint.config if checkpoint else None
     next_chunk = checkpoint.next_chunk if checkpoint else job.first_chunk
-    if start_task:
-        done_inputs = sum(len(t.positions) for t in job.tasks[:start_task])
-        reporter.progress(done_inputs, sum(c.chunk_size for c in prior_chunks), force=True)
+    # What the checkpoint covers is already counted by the parent (stored_progress).
 
     state = {"task": start_task, "items": 0}
     last_saved = [float("-inf")]

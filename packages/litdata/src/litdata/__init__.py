@@ -34,6 +34,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TokensLoader": ("litdata_stream", "TokensLoader"),
     "train_test_split": ("litdata_stream", "train_test_split"),
     "default_cache_root": ("litdata_stream", "default_cache_root"),
+    # parquet datasets (needs pyarrow: litdata[parquet])
+    "index_parquet_dataset": ("litdata_stream.sources.parquet", "index_parquet_dataset"),
+    "index_hf_dataset": ("litdata_stream.sources.parquet", "index_hf_dataset"),
     # errors users may want to catch
     "ChecksumMismatchError": ("litdata_format", "ChecksumMismatchError"),
     "FormatError": ("litdata_format", "FormatError"),
@@ -116,6 +119,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         default_cache_root,
         train_test_split,
     )
+    from litdata_stream.sources.parquet import index_hf_dataset, index_parquet_dataset
     from litdata_writer import build_keys_index, map, optimize
 
 __all__ = [
@@ -134,6 +138,8 @@ __all__ = [
     "build_keys_index",
     "default_cache_root",
     "format_version",
+    "index_hf_dataset",
+    "index_parquet_dataset",
     "map",
     "open_store",
     "optimize",

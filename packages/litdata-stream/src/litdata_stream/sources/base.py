@@ -1,0 +1,75 @@
+"""What a data source tells the epoch plan, and how its chunks are read.
+
+The plan (:mod:`litdata_stream.plan`) only needs the item count of every chunk: it
+orders, splits, shuffles and resumes positions. A *source* is one on-disk format seen
+through that lens: it lists its chunks (LitData chunk files, parquet row groups, ...),
+makes a chunk's bytes local (in place, or through the node's :class:`ChunkCache`, within
+``max_cache_size``) and opens a local chunk so that item ``k`` can be read from it.
+
+The LitData format is one source (:class:`~litdata_stream.source.DatasetSource`, whose
+attributes define this interface); the others plug in here with one module each.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from litdata_format import Index
+from litdata_storage import Store
+
+from ..cache import ChunkCache
+
+
+@runtime_checkable
+class Chunk(Protocol):
+    """One open chunk: ``len(chunk)`` items, item ``k`` by :meth:`item`."""
+
+    name: str
+
+    def __len__(self) -> int: ...
+
+    def item(self, k: int) -> Any: ...
+
+
+class OpenChunkSet(Protocol):
+    """The chunks one process holds open (see :class:`litdata_stream.chunks.OpenChunks`)."""
+
+    keep_open: int
+
+    def get(self, number: int) -> Chunk: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChunkSource(Protocol):
+    """A dataset as chunks with item counts, wherever and however it is stored.
+
+    ``index`` is a :class:`litdata_format.Index` describing the chunks (``chunk_size``:
+    items, ``chunk_bytes``: the bytes a local copy takes); ``index.config.item_loader``
+    names the format. A foreign source also sets ``item_decoder`` (an object whose
+    ``decode(item)`` finishes an item read from a chunk) and :meth:`open_chunks`.
+    """
+
+    url: str
+    store: Store
+    index: Index
+    cache: ChunkCache
+    sample_encryption: Any
+    chunk_encryption: Any
+
+    def local_name(self, number: int) -> str: ...
+
+    def reads_in_place(self, number: int) -> bool: ...
+
+    def local_path(self, number: int) -> str: ...
+
+    def ensure_local(self, number: int, *, wait: bool = True) -> bool: ...
+
+
+class PassThroughDecoder:
+    """The decoder of a source whose chunks hand out finished items."""
+
+    @staticmethod
+    def decode(item: Any) -> Any:
+        return item
