@@ -8,6 +8,7 @@ what a check on every download needs.
 
 from __future__ import annotations
 
+import mmap
 import zlib
 
 from .errors import ChecksumMismatchError, IndexFormatError
@@ -21,7 +22,7 @@ def crc32_checksum(crc: int) -> str:
     return f"{ALGORITHM}:{crc & 0xFFFFFFFF:08x}"
 
 
-def compute_checksum(data: bytes | bytearray | memoryview) -> str:
+def compute_checksum(data: bytes | bytearray | memoryview | mmap.mmap) -> str:
     """Return the checksum string of ``data`` in the form stored in ``index.json``."""
     return crc32_checksum(zlib.crc32(data))
 
@@ -35,7 +36,7 @@ def file_checksum(path: str, block_size: int = 1 << 22) -> str:
     return crc32_checksum(crc)
 
 
-def verify_checksum(data: bytes | bytearray | memoryview, expected: str, name: str) -> None:
+def verify_checksum(data: bytes | bytearray | memoryview | mmap.mmap, expected: str, name: str) -> None:
     """Raise :class:`ChecksumMismatchError` naming the chunk when ``data`` does not match."""
     algorithm, _, _ = expected.partition(":")
     if algorithm != ALGORITHM:

@@ -119,7 +119,7 @@ def sample_compressed(config_extra: dict) -> bool:
     return config_extra.get("compression_level") == "sample"
 
 
-def decompress_item(data: memoryview, name: str) -> memoryview:
+def decompress_item(data: bytes | memoryview, name: str) -> bytes | memoryview:
     """Undo per-sample compression: an item that starts with the zstd magic is one frame.
 
     Items without the magic are returned as they are: LitData 0.2.76 skips compression

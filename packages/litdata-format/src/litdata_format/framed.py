@@ -15,6 +15,7 @@ sequential read decompresses each frame once).
 
 from __future__ import annotations
 
+import mmap
 import struct
 import threading
 from bisect import bisect_right
@@ -34,7 +35,7 @@ def is_framed(data: bytes | memoryview) -> bool:
 class FramedChunk:
     """Random access to the items of a framed chunk held in ``data`` (bytes or a memory map)."""
 
-    def __init__(self, data: bytes | memoryview, name: str) -> None:
+    def __init__(self, data: bytes | bytearray | memoryview | mmap.mmap, name: str) -> None:
         self.name = name
         self._data = memoryview(data)
         size = len(self._data)

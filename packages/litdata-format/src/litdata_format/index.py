@@ -13,11 +13,11 @@ import json
 import os
 import posixpath
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
+from .atomic import write_file_atomic
 from .encryption import check_declared
 from .errors import IndexFormatError
 
@@ -26,12 +26,6 @@ INDEX_FILENAME = "index.json"
 _CHUNK_KEYS = ("chunk_bytes", "chunk_size", "dim", "filename", "checksum")
 _CHUNK_KEY_SET = frozenset(_CHUNK_KEYS)
 _CONFIG_KEYS = ("chunk_bytes", "chunk_size", "compression", "data_format", "data_spec", "encryption", "item_loader")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # A name that validate_chunk_filename accepts without looking further: one path component of
@@ -71,6 +65,10 @@ def _type_names(types: tuple[type, ...]) -> str:
     return " or ".join(t.__name__ for t in types)
 
 
+@overload
+def _non_negative_int(value: Any, where: str, allow_none: Literal[False] = False) -> int: ...
+@overload
+def _non_negative_int(value: Any, where: str, allow_none: bool) -> int | None: ...
 def _non_negative_int(value: Any, where: str, allow_none: bool = False) -> int | None:
     _check_type(value, (int,), where, allow_none)
     if value is not None and value < 0:
@@ -303,17 +301,7 @@ class Index:
             path = os.path.join(path, INDEX_FILENAME)
         if touch:
             self.updated_at = str(time.time())
-        folder = os.path.dirname(path) or "."
-        fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=folder)
-        os.chmod(tmp, 0o666 & ~_umask())
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_file_atomic(path, self.to_json().encode())
 
 
 def merge_indexes(parts: list[Index], source: str = "partial indexes") -> Index:

@@ -40,6 +40,7 @@ class ItemEncoder:
                 f"an item's structure differs from the first item's: expected {self.spec.to_json()}, "
                 f"got {spec.to_json()}"
             )
+        assert self.data_format is not None  # set together with self.spec by the first item
         payloads = []
         for position, (value, serializer, expected) in enumerate(zip(leaves, self._serializers, self.data_format)):
             if not serializer.can_serialize(value):

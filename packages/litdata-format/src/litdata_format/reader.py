@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_right
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -113,7 +114,7 @@ class DatasetReader:
                 raise FormatError(f"chunk {chunk.name}: token datasets use the classic layout")
             return token_block(chunk.buffer, chunk.header_size, self._dtype, self.block_size, within).copy()
         assert self._decoder is not None
-        data = chunk.item(within)
+        data: bytes | memoryview = chunk.item(within)
         try:
             if self._sample_encryption is not None:
                 data = decrypt_item(self._sample_encryption, data)
@@ -125,7 +126,7 @@ class DatasetReader:
         except (ValueError, TypeError, UnicodeDecodeError, OverflowError, EOFError, IndexError) as exc:
             raise ChunkFormatError(f"chunk {chunk.name}, item {within} cannot be decoded: {exc}") from exc
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         for i in range(len(self)):
             yield self[i]
 

@@ -10,13 +10,12 @@ worker process; :func:`write_dataset` is the one-call version for small jobs and
 from __future__ import annotations
 
 import os
-import tempfile
-import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from .atomic import write_file_atomic
 from .checksum import crc32_checksum
 from .chunk import MAX_CHUNK_BYTES, chunk_header, header_size
 from .compression import compress, compressed_filename
@@ -35,38 +34,8 @@ TOKENS_LOADER = "TokensLoader"
 DEFAULT_CHUNK_BYTES = 64_000_000
 
 
-def _default_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-#: The mode of files this package writes: what ``open()`` would give them.
-FILE_MODE = _default_file_mode()
-
-
 def chunk_filename(rank: int, index: int) -> str:
     return f"chunk-{rank}-{index}.bin"
-
-
-def write_file_atomic(path: str, data: bytes | memoryview | list[bytes]) -> int:
-    """Write ``data`` (bytes, or pieces written one after another) to ``path`` through a
-    temporary file and a rename; returns the CRC-32 of what was written."""
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    os.chmod(tmp, FILE_MODE)  # mkstemp creates 0600: others on a shared drive could not read
-    crc = 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for piece in data if isinstance(data, list) else [data]:
-                f.write(piece)
-                crc = zlib.crc32(piece, crc)
-        os.replace(tmp, path)
-        return crc & 0xFFFFFFFF
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class _TokenEncoder:
@@ -173,11 +142,12 @@ class ChunkWriter:
 
     def add(self, item: Any) -> None:
         """Encode ``item``; close the current chunk first if the item would not fit in it."""
-        if self._tokens:
-            payload, dim = self._encoder.encode(item)  # type: ignore[misc]
+        encoder = self._encoder
+        if isinstance(encoder, _TokenEncoder):
+            payload, dim = encoder.encode(item)
             units = dim
         else:
-            payload, dim = self._encoder.encode(item), 0  # type: ignore[assignment]
+            payload, dim = encoder.encode(item), 0
             units = 1
             if self._sample_encryption is not None:  # chunk_bytes then counts the encrypted size
                 payload = self._sample_encryption.encrypt(payload)

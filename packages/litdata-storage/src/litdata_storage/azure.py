@@ -110,7 +110,10 @@ class AzureStore(Store):
         settings: dict[str, Any] = {
             # The SDK's default waits 15 s before the first retry; start at about 1.5 s.
             "retry_policy": ExponentialRetry(
-                initial_backoff=0.5, increment_base=2, retry_total=max(0, self.max_attempts - 1)
+                # The SDK annotates int, but computes the backoff in float seconds.
+                initial_backoff=0.5,  # type: ignore[arg-type]  # a float is what the SDK computes with
+                increment_base=2,
+                retry_total=max(0, self.max_attempts - 1),
             ),
             "connection_timeout": self.timeout,
             "read_timeout": self.timeout,
@@ -138,7 +141,7 @@ class AzureStore(Store):
                 credential = self._sas_token
             if credential is None and not self._anon:
                 try:
-                    from azure.identity import DefaultAzureCredential  # type: ignore[import-not-found]
+                    from azure.identity import DefaultAzureCredential
                 except ImportError:
                     raise CredentialsError(
                         f"no Azure credential for {self.root_url}: pass account_key, sas_token or credential "

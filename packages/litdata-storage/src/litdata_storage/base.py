@@ -161,12 +161,29 @@ class Store(ABC):
             return self._root_url
         return f"{self._root_url.rstrip('/')}/{key}"
 
+    @property
+    def local_folder(self) -> str | None:
+        """The folder that holds this store's objects as plain files, or None (a cloud store).
+
+        A ``local:`` network drive has one too, so writers can create files there in
+        place; readers still copy from it, as ``is_remote`` says (see :meth:`local_file`).
+        """
+        return None
+
+    def local_file(self, key: str) -> str | None:
+        """The file to read ``key`` from in place: only for a plain local folder, else None."""
+        folder = self.local_folder
+        if folder is None or self.is_remote:
+            return None
+        check_key(key)
+        return os.path.join(folder, *key.split("/"))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._root_url!r})"
 
     def __eq__(self, other: object) -> bool:
         """Same class, same location, same settings (endpoint, credentials, transfers)."""
-        return type(other) is type(self) and other.__getstate__() == self.__getstate__()  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.__getstate__() == self.__getstate__()
 
     def __hash__(self) -> int:
         return hash((type(self), self._root_url))

@@ -42,6 +42,10 @@ class LocalStore(Store):
             self.scheme = "local"  # type: ignore[misc]
             self.is_remote = True  # type: ignore[misc]
 
+    @property
+    def local_folder(self) -> str:
+        return self.root
+
     def local_path(self, key: str) -> str:
         """The file that holds ``key`` (readers of a plain directory can map it directly)."""
         check_key(key)

@@ -109,7 +109,7 @@ def _fsspec_factory(parsed: ParsedURL, options: dict[str, Any]) -> Store:
 
 
 def _keyword_options(cls: type) -> tuple[str, ...]:
-    params = inspect.signature(cls.__init__).parameters.values()
+    params = inspect.signature(cls).parameters.values()
     return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 

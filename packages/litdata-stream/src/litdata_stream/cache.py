@@ -26,7 +26,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 DEFAULT_MAX_CACHE_BYTES = 100 * 1000**3
 _RESERVE = ".reserve"
@@ -280,6 +279,3 @@ class ChunkCache:
         for entry in self._files():
             self._evict(os.path.relpath(entry.path, self.folder))
 
-
-def folder_size(folder: str | Path) -> int:
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())

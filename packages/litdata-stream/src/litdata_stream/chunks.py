@@ -110,18 +110,28 @@ class OpenChunks:
 class Prefetcher:
     """Downloads the chunks a worker will need next, ``ahead`` chunks in advance.
 
-    ``order`` yields the worker's chunks in order of first use, lazily (a plan of a
-    billion samples is never listed); :meth:`reading` tells the thread which chunk the
-    reader has reached. Prefetches never wait for cache room.
+    ``order`` yields the worker's chunks in order of use, lazily (a plan of a billion
+    samples is never listed), a chunk again each time it comes back
+    (:func:`litdata_stream.chunk_runs.chunk_runs`);
+    :meth:`reading` tells the thread which chunk the reader has reached: the occurrence at
+    or after the reader's position (``window`` entries back still count as the current
+    ones: chunks read together). Entries the reader has passed are dropped, so memory
+    stays O(ahead + window) however long the plan. Prefetches never wait for cache room.
     """
 
-    def __init__(self, source: DatasetSource, order: Iterable[int], ahead: int) -> None:
+    #: How far past the reader's position :meth:`reading` looks for the chunk it reached;
+    #: beyond that the reader is off the listing (it then reads the chunk on demand).
+    HORIZON = 256
+
+    def __init__(self, source: DatasetSource, order: Iterable[int], ahead: int, window: int = 1) -> None:
         self.source = source
         self.ahead = ahead
+        self.window = max(int(window), 1)
         self.error: BaseException | None = None
         self._order = iter(order)
-        self._listed: list[int] = []
-        self._first_use: dict[int, int] = {}
+        self._listed: list[int] = []  # entries from number ``_base`` of the order on
+        self._base = 0
+        self._done: set[int] = set()  # entry numbers fetched (or found local)
         self._exhausted = False
         self._position = 0
         self._stop = False
@@ -131,27 +141,44 @@ class Prefetcher:
             self._thread.start()
 
     def _pull_until(self, count: int) -> None:
-        """List the order up to ``count`` chunks (caller holds the lock)."""
-        while len(self._listed) < count and not self._exhausted:
+        """List the order up to entry ``count`` (caller holds the lock)."""
+        while self._base + len(self._listed) < count and not self._exhausted:
             number = next(self._order, None)
             if number is None:
                 self._exhausted = True
-            elif number not in self._first_use:
-                self._first_use[number] = len(self._listed)
+            else:
                 self._listed.append(number)
+
+    def _entry(self, i: int) -> int:
+        return self._listed[i - self._base]
+
+    def _forget_passed(self) -> None:
+        """Drop the entries more than ``window`` behind the reader (caller holds the lock)."""
+        keep_from = self._position - self.window
+        if keep_from - self._base > 1024:
+            del self._listed[: keep_from - self._base]
+            self._base = keep_from
+            self._done = {i for i in self._done if i >= keep_from}
 
     def reading(self, number: int) -> None:
         """The reader has reached chunk ``number``: keep ``ahead`` chunks beyond it coming."""
         if self.ahead <= 0:
             return
         with self._cond:
-            position = self._first_use.get(number)
-            while position is None and not self._exhausted:
-                self._pull_until(len(self._listed) + 64)
-                position = self._first_use.get(number)
-            if position is not None and position > self._position:
-                self._position = position
-                self._cond.notify()
+            here = self._position
+            self._pull_until(here + 1)
+            for i in range(max(here - self.window + 1, self._base), here + 1):
+                if i < self._base + len(self._listed) and self._entry(i) == number:
+                    return  # one of the chunks being read together
+            for i in range(here + 1, here + 1 + self.HORIZON):
+                self._pull_until(i + 1)
+                if i >= self._base + len(self._listed):
+                    return
+                if self._entry(i) == number:
+                    self._position = i
+                    self._forget_passed()
+                    self._cond.notify()
+                    return
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop prefetching and wait (up to ``timeout`` s, the end of a download in
@@ -165,17 +192,18 @@ class Prefetcher:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        done: set[int] = set()
         try:
             while True:
                 with self._cond:
                     while not self._stop:
                         end = self._position + 1 + self.ahead
                         self._pull_until(end)
-                        todo = [n for n in self._listed[self._position : end] if n not in done]
+                        listed_end = min(end, self._base + len(self._listed))
+                        todo = [(i, self._entry(i)) for i in range(max(self._position, self._base), listed_end)
+                                if i not in self._done]
                         if todo:
                             break
-                        if self._exhausted and end >= len(self._listed):
+                        if self._exhausted and end >= self._base + len(self._listed):
                             return  # everything up to the end is fetched
                         self._cond.wait()
                     if self._stop:
@@ -183,11 +211,12 @@ class Prefetcher:
                 # Another worker may be downloading the first of them: start on the next
                 # ones meanwhile, so that workers sharing a plan download in parallel.
                 progress = False
-                for number in todo:
+                for i, number in todo:
                     if self._stop:
                         return
                     if self.source.reads_in_place(number) or self.source.ensure_local(number, wait=False):
-                        done.add(number)
+                        with self._cond:
+                            self._done.add(i)
                         progress = True
                 if not progress:
                     with self._cond:  # busy elsewhere or no room yet: look again shortly

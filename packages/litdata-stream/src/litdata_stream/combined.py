@@ -2,7 +2,9 @@
 
 Mixing is planned like a single dataset: each rank's mixed sequence is a pure function
 of the seed and the epoch (position p draws dataset d with the given weights; the k-th
-draw of d is the k-th sample of d's own plan for this rank). The same draws are made on
+draw of d is the k-th sample of d's own plan for this rank), planned in blocks and laid
+out only where a reader reaches them (:mod:`litdata_stream.mixing`: O(blocks), never
+O(samples)). The same draws are made on
 every rank, so all ranks yield the same number of samples. The sequence is then cut
 into batches and dealt to DataLoader workers exactly as for one dataset, which makes
 ``StreamingDataLoader`` state (epoch, batches consumed) enough to resume.
@@ -28,10 +30,12 @@ from typing import Any
 import numpy as np
 from torch.utils.data import IterableDataset
 
+from .chunk_runs import chunk_runs
 from .dataset import StreamingDataset
 from .env import DistributedEnv, WorkerEnv
+from .mixing import LazyMix, lazy_mix
 from .per_stream import StreamBatches, check_batch_sizes, plan_stream_batches
-from .plan import RankPlan, num_batches
+from .plan import Intervals, RankPlan, num_batches
 from .resume import dataset_identity, resolve_segment, saved_segment
 from .state_override import overridden_dataset_state, overridden_mixture_state
 from .steering import LoaderSteered, Steering
@@ -39,41 +43,6 @@ from .steering import LoaderSteered, Steering
 STATE_VERSION = 1
 STATE_TYPE = "CombinedStreamingDataset"
 BATCHING_METHODS = ("stratified", "per_stream")
-
-
-def mix(lengths: Sequence[int], weights: Sequence[float], *, seed: int, epoch: int, iterate_over_all: bool,
-        replans: int = 0) -> np.ndarray:
-    """Which dataset each position of the mixed sequence draws from.
-
-    Draws follow ``weights`` among the datasets that still have samples. Without
-    ``iterate_over_all`` the sequence ends just before the first draw from an exhausted
-    dataset; with it, an exhausted dataset leaves the draw and the others continue until
-    all are exhausted.
-    """
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, epoch & 0xFFFFFFFF, 23, *([replans] if replans else [])])
-    remaining = np.asarray(lengths, dtype=np.int64).copy()
-    weights_array = np.asarray(weights, dtype=np.float64)
-    alive = (remaining > 0) & (weights_array > 0)
-    if not iterate_over_all and ((remaining == 0) & (weights_array > 0)).any():
-        return np.zeros(0, dtype=np.int64)  # a drawn dataset is exhausted from the start (weight 0: never drawn)
-    parts: list[np.ndarray] = []
-    while alive.any():
-        candidates = np.flatnonzero(alive)
-        probabilities = weights_array[candidates] / weights_array[candidates].sum()
-        draws = candidates[rng.choice(len(candidates), size=int(remaining[candidates].sum()), p=probabilities)]
-        # The first position at which some dataset would be drawn once more than it has.
-        stop = len(draws)
-        for d in candidates:
-            hits = np.flatnonzero(draws == d)
-            if len(hits) > remaining[d]:
-                stop = min(stop, int(hits[remaining[d]]))
-        taken = draws[:stop]
-        parts.append(taken)
-        remaining -= np.bincount(taken, minlength=len(remaining))
-        if stop == len(draws) or not iterate_over_all:
-            break
-        alive = (remaining > 0) & (weights_array > 0)
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 class CombinedStreamingDataset(LoaderSteered, IterableDataset):
@@ -162,7 +131,7 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         sizes = self._steering.batch_sizes
         return list(sizes) if sizes is not None else self._steering.batch_size
 
-    def set_batch_size(self, batch_size: int | Sequence[int]) -> None:  # type: ignore[override]
+    def set_batch_size(self, batch_size: int | Sequence[int]) -> None:
         """One batch size, or (``per_stream``) one per dataset, in the order of ``datasets``."""
         sizes = check_batch_sizes(batch_size, len(self.datasets))
         if sizes is not None and not self.yields_batches:
@@ -207,11 +176,11 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
                                       replans=steering.replans)
         return batches, plans
 
-    def _plan(self, steering: Steering) -> tuple[np.ndarray, list[RankPlan]]:
-        """(dataset drawn at each position of this rank's mixed sequence, each dataset's plan)."""
+    def _plan(self, steering: Steering) -> tuple[LazyMix, list[RankPlan]]:
+        """(this rank's mixed sequence, planned lazily; each dataset's plan)."""
         plans = self._child_plans(steering)
-        choices = mix([p.per_rank for p in plans], self.weights, seed=self.seed, epoch=steering.epoch,
-                      iterate_over_all=self.iterate_over_all, replans=steering.replans)
+        choices = lazy_mix([p.per_rank for p in plans], self.weights, seed=self.seed, epoch=steering.epoch,
+                           iterate_over_all=self.iterate_over_all, replans=steering.replans)
         return choices, plans
 
     def __len__(self) -> int:
@@ -219,7 +188,7 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         steering = self._resolved_steering()
         if self.yields_batches:
             batches, _ = self._stream_plan(steering)
-            return int(batches.sizes[steering.first_sample:].sum())
+            return batches.total_samples(steering.first_sample)
         choices, _ = self._plan(steering)
         return max(len(choices) - steering.first_sample, 0)
 
@@ -244,14 +213,14 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         if self.yields_batches:
             batches, _ = self._stream_plan(steering)
             consumed = min(steering.first_sample + steering.first_batch, len(batches))  # mixed batches
-            draws = np.asarray(batches.samples_per_dataset(consumed, len(self.datasets)))
+            draws = np.asarray(batches.samples_per_dataset(consumed))
             extra = {"batching_method": self.batching_method, "batch_sizes": list(self._batch_sizes(steering)),
                      "batches_consumed": consumed}
             consumed = int(draws.sum())
         else:
             choices, _ = self._plan(steering)
             consumed = min(steering.first_sample + steering.first_batch * steering.batch_size, len(choices))
-            draws = np.bincount(choices[:consumed], minlength=len(self.datasets))
+            draws = choices.counts_before(consumed)
         children = steering.children_intervals or (None,) * len(self.datasets)
         states = []
         for dataset, intervals, drawn in zip(self.datasets, children, draws.tolist()):
@@ -343,22 +312,22 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
             self._steer(epoch=epoch, children_intervals=children, replans=int(state["replans"]),
                         first_sample=int(state["samples_consumed"]), first_batch=0, epoch_set=True)
             return
-        children = []
+        replanned: list[Intervals | None] = []
         for d, dataset in enumerate(self.datasets):
             if d >= len(state["datasets"]):  # added after the state was saved (an override)
-                children.append(None)
+                replanned.append(None)
                 continue
             child = state["datasets"][d]
             if state.get("overridden"):  # what no rank has served, whatever the topology
                 saved = saved_segment(child)
                 order = dataset.epoch_order(epoch)
-                children.append(RankPlan(order, saved, 0).remaining_after(int(child["batches_consumed"])
+                replanned.append(RankPlan(order, saved, 0).remaining_after(int(child["batches_consumed"])
                                                                           * saved.batch_size))
                 continue
             segment = dataset.rank_plan(Steering(epoch=epoch, batch_size=1, env=env, epoch_set=True)).segment
             intervals, _ = resolve_segment(child, dataset.epoch_order(epoch), segment)
-            children.append(intervals)
-        self._steer(epoch=epoch, children_intervals=tuple(children), replans=int(state["replans"]) + 1,
+            replanned.append(intervals)
+        self._steer(epoch=epoch, children_intervals=tuple(replanned), replans=int(state["replans"]) + 1,
                     first_sample=0, first_batch=0, epoch_set=True)
 
     def _resolve_stream_resume(self, state: dict[str, Any], env: DistributedEnv) -> None:
@@ -403,32 +372,28 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         size, start = steering.batch_size, steering.first_sample
         total = num_batches(max(len(choices) - start, 0), size)
         batches = range(steering.first_batch + worker.worker_id, total, max(worker.num_workers, 1))
-        draw = np.zeros(len(choices), dtype=np.int64)  # the k-th draw of its dataset
-        for d in range(len(self.datasets)):
-            hits = choices == d
-            draw[hits] = np.arange(int(hits.sum()))
 
-        def span(j: int) -> slice:
-            """The positions of the mixed sequence that batch ``j`` holds."""
-            return slice(start + j * size, min(start + (j + 1) * size, len(choices)))
+        def drawn(j: int) -> tuple[np.ndarray, np.ndarray]:
+            """(dataset, how-many-th draw of it) at each position of batch ``j``."""
+            return choices.draws(start + j * size, start + (j + 1) * size)
 
         def positions_of(d: int) -> Iterator[np.ndarray]:
             for j in batches:
-                yield plans[d].stored_at(draw[span(j)][choices[span(j)] == d])
+                datasets, draws = drawn(j)
+                yield plans[d].stored_at(draws[datasets == d])
 
         def chunks_of(d: int) -> Iterator[int]:
-            seen: set[int] = set()
-            for j in batches:
-                local = draw[span(j)][choices[span(j)] == d]
-                if len(local):
-                    for chunk in plans[d].order.chunks_for(plans[d].local_epoch_positions(local)):
-                        if chunk not in seen:
-                            seen.add(chunk)
-                            yield chunk
+            def used() -> Iterator[int]:
+                for j in batches:
+                    datasets, draws = drawn(j)
+                    local = draws[datasets == d]
+                    if len(local):
+                        yield from plans[d].order.chunks_for(plans[d].local_epoch_positions(local))
+            return chunk_runs(used(), plans[d].order.window_chunks)
 
         streams = [dataset.stream(positions_of(d), chunks_of(d), keep_open=plans[d].order.window_chunks)
                    for d, dataset in enumerate(self.datasets)]
-        order = (d for j in batches for d in choices[span(j)].tolist())
+        order = (d for j in batches for d in drawn(j)[0].tolist())
         return self._interleave(order, streams)
 
     def _iter_stream_batches(self, steering: Steering, worker: WorkerEnv) -> Iterator[list[Any]]:
@@ -437,27 +402,29 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         start = steering.first_sample
         mine = range(start + steering.first_batch + worker.worker_id, len(planned), max(worker.num_workers, 1))
 
-        def local(j: int) -> np.ndarray:
-            begin = int(planned.starts[j])
-            return np.arange(begin, begin + int(planned.sizes[j]), dtype=np.int64)
+        def mixed(j: int) -> tuple[int, np.ndarray]:
+            """(dataset, its rank plan's samples) of mixed batch ``j``."""
+            datasets, starts, sizes = planned.batches(j, j + 1)
+            begin = int(starts[0])
+            return int(datasets[0]), np.arange(begin, begin + int(sizes[0]), dtype=np.int64)
 
         def positions_of(d: int) -> Iterator[np.ndarray]:
             for j in mine:
-                if planned.datasets[j] == d:
-                    yield plans[d].stored_at(local(j))
+                drawn, local = mixed(j)
+                if drawn == d:
+                    yield plans[d].stored_at(local)
 
         def chunks_of(d: int) -> Iterator[int]:
-            seen: set[int] = set()
-            for j in mine:
-                if planned.datasets[j] == d:
-                    for chunk in plans[d].order.chunks_for(plans[d].local_epoch_positions(local(j))):
-                        if chunk not in seen:
-                            seen.add(chunk)
-                            yield chunk
+            def used() -> Iterator[int]:
+                for j in mine:
+                    drawn, local = mixed(j)
+                    if drawn == d:
+                        yield from plans[d].order.chunks_for(plans[d].local_epoch_positions(local))
+            return chunk_runs(used(), plans[d].order.window_chunks)
 
         streams = [dataset.stream(positions_of(d), chunks_of(d), keep_open=plans[d].order.window_chunks)
                    for d, dataset in enumerate(self.datasets)]
-        return self._batched(((int(planned.datasets[j]), int(planned.sizes[j])) for j in mine), streams)
+        return self._batched(((drawn, len(local)) for drawn, local in map(mixed, mine)), streams)
 
     @staticmethod
     def _batched(order: Iterator[tuple[int, int]], streams: list[Iterator[Any]]) -> Iterator[list[Any]]:

@@ -119,7 +119,8 @@ class StreamingDataset(LoaderSteered, IterableDataset):
             nothing here.
         columns: for a parquet dataset, the columns each item (a dict) holds (default:
             all); LitData's ``item_loader=ParquetLoader(columns=...)`` means the same.
-        input_format: the source reading ``input_dir`` (``"litdata"``, ``"parquet"``; see
+        input_format: the source reading ``input_dir`` (``"litdata"``, ``"parquet"``,
+            ``"mds"``, ``"webdataset"``; see
             :mod:`litdata_stream.sources`); default: detected from what is there.
     """
 
@@ -167,7 +168,7 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         self.item_shuffle_window = item_shuffle_window
         self.item_window = resolve_item_shuffle_window(item_shuffle_window)
         self.columns = columns
-        self.source = open_source(
+        self.source = self._open_source(
             input_dir,
             source=input_format,
             columns=columns,
@@ -177,6 +178,7 @@ class StreamingDataset(LoaderSteered, IterableDataset):
             storage_options=merge_session_options(self.input_dir, storage_options, session_options),
             encryption=encryption,
             index_path=index_path,
+            allow_pickle=allow_pickle,
         )
         config = self.source.index.config
         assert config is not None
@@ -222,6 +224,10 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         self._mean_chunk_bytes = sum(c.chunk_bytes for c in chunks) / max(len(chunks), 1)
         self._block_warned = False
         self._init_steering()
+
+    def _open_source(self, input_dir: str | os.PathLike[str], **options: Any) -> Any:
+        """The source reading ``input_dir`` (a subclass may build its own, e.g. raw files)."""
+        return open_source(input_dir, **options)
 
     # -- selection ---------------------------------------------------------------------
     def _with_selection(self, selection: Selection) -> StreamingDataset:
@@ -318,7 +324,7 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         return self.transform(item) if self.transform is not None else item
 
     def _token_block(self, chunk: Any, k: int) -> torch.Tensor:
-        block = self.item_loader.block_size  # type: ignore[union-attr]
+        block = self.item_loader.block_size
         itemsize = self._dtype.itemsize
         start = chunk.header_size + k * block * itemsize
         array = np.frombuffer(chunk.buffer, dtype=self._dtype, count=block, offset=start)
@@ -430,7 +436,7 @@ class StreamingDataset(LoaderSteered, IterableDataset):
     def stream(self, positions: Iterable[np.ndarray], chunk_order: Iterable[int], keep_open: int = 1) -> Iterator[Any]:
         """Read the stored positions of ``positions`` (arrays, lazily), prefetching ``chunk_order``."""
         self._chunks.keep_open = max(keep_open, 1)
-        prefetcher = Prefetcher(self.source, chunk_order, self.max_pre_download)
+        prefetcher = Prefetcher(self.source, chunk_order, self.max_pre_download, window=self._chunks.keep_open)
         selection = self._selection
         direct = type(self).__getitem__ is StreamingDataset.__getitem__
         try:

@@ -246,8 +246,8 @@ def _rest(plan: LitDataPlan, worker_counts: Sequence[int]) -> tuple[list[tuple[i
 def _epoch_intervals(dataset: Any, epoch: int, ranges: list[tuple[int, int]], items: np.ndarray) -> list[list[int]]:
     """The positions of our epoch order holding the given stored items, as intervals."""
     if not dataset.shuffle:  # our stored order: a position is the stored item
-        pieces = sorted(ranges + [(int(i), int(i) + 1) for i in items.tolist()])
-        return [list(piece) for piece in merge_intervals(pieces)]
+        stored = sorted(ranges + [(int(i), int(i) + 1) for i in items.tolist()])
+        return [list(piece) for piece in merge_intervals(stored)]
     size = dataset.num_items
     wanted = np.zeros(size, dtype=bool)
     for start, end in ranges:
@@ -302,7 +302,7 @@ def _combined_state(dataset: Any, state: dict[str, Any], epoch: int) -> tuple[di
                          f"{len(dataset.datasets)}")
     states, left, world_size = [], 0, 1
     for index, child in enumerate(dataset.datasets):
-        saved = children.get(str(index), children.get(index))  # type: ignore[call-overload]
+        saved = children.get(str(index), children.get(index))
         if not isinstance(saved, dict):
             raise ValueError(f"not a LitData CombinedStreamingDataset state: no state for dataset {index}")
         workers = int(saved.get("num_workers", 1))

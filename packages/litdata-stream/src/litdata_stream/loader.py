@@ -17,12 +17,13 @@ from torch.utils.data import DataLoader
 
 from .collate import BatchFastPath, WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
+from .fork_imports import import_before_fork
 from .ipc import read_results_into_reused_buffer, widen_result_pipe
 from .litdata_state import from_litdata_state, is_litdata_state
 from .loader_args import apply_drop_last, positional_arguments
 from .profiler import CProfiler, Profiler, TracedCollate
 from .steering import SteeringChannel
-from .torch_private import end_worker_threads
+from .torch_private import end_worker_threads, next_batch
 from .workers import WorkerSetup
 
 STATE_VERSION = 2
@@ -58,6 +59,10 @@ class StreamingDataLoader(DataLoader):
             ``cprofile_worker0.prof``/``.txt``), on rank 0; not with ``profile_batches``.
         prefetch_factor: batches each worker loads ahead (torch's; default 2 with workers).
     """
+
+    # A StreamingDataset, CombinedStreamingDataset or ParallelStreamingDataset: any object
+    # with their epoch and resume methods (torch types it as a plain Dataset).
+    dataset: Any
 
     def __init__(
         self,
@@ -133,6 +138,7 @@ class StreamingDataLoader(DataLoader):
             ),
             **kwargs,
         )
+        self._fast_path = fast_path
         self.current_epoch = 0
         self._consumed = 0
         self._started = False
@@ -141,7 +147,8 @@ class StreamingDataLoader(DataLoader):
         if self.persistent_workers and num_workers > 0:  # workers that outlive an epoch read its steering here
             dataset.attach_channel(SteeringChannel(self.multiprocessing_context))
 
-    def __iter__(self) -> Iterator[Any]:
+    # torch declares its iterator class; this generator wraps it with the epoch bookkeeping.
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]  # a generator around torch's iterator
         dataset = self.dataset
         dataset.set_distributed_env(DistributedEnv.detect())  # workers cannot see the process group
         if self._restored is not None:
@@ -171,7 +178,9 @@ class StreamingDataLoader(DataLoader):
         self._finished = False
         context = self.multiprocessing_context
         start_method = context.get_start_method() if context else mp.get_start_method()
-        fast_path: BatchFastPath = self.collate_fn.fast_path  # the one WorkerCollate and WorkerSetup carry
+        fast_path = self._fast_path  # the one WorkerCollate and WorkerSetup carry
+        if self.num_workers > 0:
+            import_before_fork()  # or every forked worker imports them again, each epoch
         with fast_path.epoch(self.num_workers, start_method) as arena:  # the workers start (fork) here
             iterator = super().__iter__()
         widen_result_pipe(iterator)
@@ -181,7 +190,11 @@ class StreamingDataLoader(DataLoader):
             self._cprofiler.start_epoch()
         piped = self.num_workers > 0
         try:
-            for batch in iterator:
+            while True:
+                try:
+                    batch = next_batch(iterator)  # next(iterator), without torch's idle profiler range
+                except StopIteration:
+                    break
                 if piped:
                     batch = restore_tensors(batch, arena)
                 self._consumed += 1

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from .chunk_runs import chunk_runs
 from .dataset import StreamingDataset
 from .env import DistributedEnv, WorkerEnv
 from .passes import Cursor, PassStream
@@ -304,18 +305,12 @@ class ParallelStreamingDataset(SteeredComposite, IterableDataset):
                 yield streams[d].stored(bases[d] + a, bases[d] + b)
 
         def chunks_of(d: int, numbers: Iterator[int]) -> Iterator[int]:
-            """Chunks in order of first use; ends once every chunk is listed (the
-            prefetcher lists each chunk once: later passes read what they miss)."""
-            seen: set[int] = set()
-            distinct = streams[d].distinct_chunks
-            for j in numbers:
-                a, b = span(j)
-                for chunk in streams[d].chunks(bases[d] + a, bases[d] + b):
-                    if chunk not in seen:
-                        seen.add(chunk)
-                        yield chunk
-                        if len(seen) == distinct:
-                            return
+            """Chunks in order of use, again on each later pass (lazily: a cycling epoch is endless)."""
+            def used() -> Iterator[int]:
+                for j in numbers:
+                    a, b = span(j)
+                    yield from streams[d].chunks(bases[d] + a, bases[d] + b)
+            return chunk_runs(used(), streams[d].first.order.window_chunks)
 
         def numbers() -> Iterator[int]:
             """The batch numbers this worker produces, lazily (an endless epoch has no last one)."""

@@ -48,11 +48,6 @@ class PassStream:
         return self.dataset.rank_plan(steering)
 
     @property
-    def distinct_chunks(self) -> int:
-        """How many chunks the dataset's selection reads from."""
-        return len(np.unique(self.dataset._selection.chunk))
-
-    @property
     def first_length(self) -> int:
         """Samples of this rank in the first (possibly partial) pass."""
         return self.first.per_rank

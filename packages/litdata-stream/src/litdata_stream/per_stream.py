@@ -4,7 +4,7 @@ A rank's epoch is a sequence of batches, each a run of consecutive samples of on
 dataset's own rank plan: batch ``k`` of dataset ``d`` is its samples
 ``k*b_d .. (k+1)*b_d - 1`` (``b_d``: its batch size; its last batch may be shorter,
 unless that dataset has ``drop_last=True``). Which dataset each batch of the mixed
-sequence takes is drawn by weight with :func:`litdata_stream.combined.mix`, counting
+sequence takes is drawn by weight with :mod:`litdata_stream.mixing`, counting
 batches instead of samples. The whole sequence is thus a pure function of the seed, the
 epoch and the datasets' plans:
 
@@ -20,27 +20,46 @@ epoch and the datasets' plans:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from .mixing import LazyMix, lazy_mix
 
-@dataclass(frozen=True)
+
 class StreamBatches:
-    """One rank's mixed batches: dataset, first sample (of that dataset's rank plan) and size."""
+    """One rank's mixed batches, computed on demand from the lazy mix of batch draws.
 
-    datasets: np.ndarray
-    starts: np.ndarray
-    sizes: np.ndarray
+    Mixed batch ``j`` is the ``k``-th batch of dataset ``d`` (``d, k`` from the mix): its
+    samples ``k*b_d .. min((k+1)*b_d, n_d) - 1`` of that dataset's rank plan. Nothing
+    here grows with the number of batches but the mix's per-block tables.
+    """
+
+    def __init__(self, mix: LazyMix, samples: Sequence[int], batch_sizes: Sequence[int]) -> None:
+        self.mix = mix
+        self._samples = np.asarray(samples, dtype=np.int64)
+        self._sizes = np.asarray(batch_sizes, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.datasets)
+        return len(self.mix)
 
-    def samples_per_dataset(self, batches: int, num_datasets: int) -> list[int]:
-        """Samples of each dataset that the first ``batches`` batches hold."""
-        taken = slice(0, max(min(batches, len(self)), 0))
-        counts = np.bincount(self.datasets[taken], weights=self.sizes[taken], minlength=num_datasets)
-        return [int(c) for c in counts]
+    def batches(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dataset, first sample of its rank plan, size) of mixed batches ``start .. stop-1``."""
+        datasets, draws = self.mix.draws(start, stop)
+        starts = draws * self._sizes[datasets]
+        ends = np.minimum(starts + self._sizes[datasets], self._samples[datasets])
+        return datasets, starts, ends - starts
+
+    def samples_per_dataset(self, batches: int) -> list[int]:
+        """Samples of each dataset that the first ``batches`` batches hold (only a
+        dataset's last batch can be short, so k batches of it hold min(k*b, n))."""
+        counts = self.mix.counts_before(max(min(batches, len(self)), 0))
+        return [int(c) for c in np.minimum(counts * self._sizes, self._samples)]
+
+    def total_samples(self, first: int = 0) -> int:
+        """Samples of the batches from ``first`` on."""
+        every = self.samples_per_dataset(len(self))
+        before = self.samples_per_dataset(first)
+        return int(sum(every) - sum(before))
 
 
 def dataset_batches(samples: int, batch_size: int, drop_partial: bool) -> int:
@@ -52,19 +71,9 @@ def plan_stream_batches(samples: Sequence[int], batch_sizes: Sequence[int], drop
                         weights: Sequence[float], *, seed: int, epoch: int, iterate_over_all: bool,
                         replans: int = 0) -> StreamBatches:
     """The mixed batches of a rank whose datasets have ``samples`` each in this epoch."""
-    from .combined import mix  # the draws are the stratified mixture's, counted in batches
-
     counts = [dataset_batches(n, b, drop) for n, b, drop in zip(samples, batch_sizes, drop_partial)]
-    chosen = mix(counts, weights, seed=seed, epoch=epoch, iterate_over_all=iterate_over_all, replans=replans)
-    draw = np.zeros(len(chosen), dtype=np.int64)  # the k-th batch of its dataset
-    for d in range(len(counts)):
-        hits = chosen == d
-        draw[hits] = np.arange(int(hits.sum()))
-    sizes_of = np.asarray(batch_sizes, dtype=np.int64)
-    starts = draw * sizes_of[chosen] if len(chosen) else np.zeros(0, dtype=np.int64)
-    ends = np.minimum(starts + sizes_of[chosen], np.asarray(samples, dtype=np.int64)[chosen]) if len(chosen) \
-        else np.zeros(0, dtype=np.int64)
-    return StreamBatches(chosen.astype(np.int64), starts, ends - starts)
+    mix = lazy_mix(counts, weights, seed=seed, epoch=epoch, iterate_over_all=iterate_over_all, replans=replans)
+    return StreamBatches(mix, samples, batch_sizes)
 
 
 def check_batch_sizes(batch_size: object, num_datasets: int) -> tuple[int, ...] | None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chunk_runs import chunk_runs
 from .shuffle import EpochOrder
 
 Intervals = tuple[tuple[int, int], ...]
@@ -141,13 +142,9 @@ class RankPlan:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def chunk_stream(self, batches: range) -> Iterator[int]:
-        """The chunks ``batches`` read, each once, in order of first use (lazily)."""
-        seen: set[int] = set()
-        for number in batches:
-            for chunk in self.order.chunks_for(self.batch_positions(number)):
-                if chunk not in seen:
-                    seen.add(chunk)
-                    yield chunk
+        """The chunks ``batches`` read, in order of use, again when one comes back (lazily)."""
+        used = (chunk for number in batches for chunk in self.order.chunks_for(self.batch_positions(number)))
+        return chunk_runs(used, self.order.window_chunks)
 
     def remaining_after(self, samples_consumed: int) -> Intervals:
         """The epoch positions no rank has served once every rank served ``samples_consumed``.

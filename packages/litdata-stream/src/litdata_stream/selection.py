@@ -220,7 +220,9 @@ class Selection:
         return cls(joined("chunk"), joined("start"), joined("stop"), joined("picks"), joined("draw"),
                    joined("offset"), explicit)
 
-    def _parts(self, parts: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _parts(
+        self, parts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
         """Copies of the arrays of ``parts`` (indices into self, ascending), explicit items renumbered."""
         renumbered = {}
         for old, items in self.explicit.items():

@@ -14,20 +14,22 @@ import os
 from typing import Any
 
 from litdata_format import (
+    CHECKSUM_ALGORITHM,
     INDEX_FILENAME,
     TOKENS_LOADER,
     ChecksumMismatchError,
     ChunkFormatError,
+    Encryption,
+    EncryptionLevel,
     Index,
+    crc32_checksum,
     decompress,
     decompressed_filename,
     file_checksum,
+    is_compressed_filename,
+    resolve_encryption,
+    write_file_atomic,
 )
-from litdata_format.checksum import ALGORITHM as CHECKSUM_ALGORITHM
-from litdata_format.checksum import crc32_checksum
-from litdata_format.compression import is_compressed_filename
-from litdata_format.encryption import Encryption, EncryptionLevel, resolve_encryption
-from litdata_format.writer import write_file_atomic
 from litdata_storage import NotFoundError, Store, open_store
 
 from .cache import ChunkCache, dataset_cache_dir, default_cache_root
@@ -81,7 +83,7 @@ class DatasetSource:
             raise ValueError(f"{index_source} lists no chunks: the dataset is empty")
         root = os.path.expanduser(cache_dir) if cache_dir else default_cache_root()
         self.cache = ChunkCache(dataset_cache_dir(root, self.url, self.index.updated_at), max_cache_bytes)
-        self._in_place = not self.store.is_remote and hasattr(self.store, "local_path")
+        self._in_place = self.store.local_file(INDEX_FILENAME) is not None
         # Checked against the index here, so that a missing or mismatched key fails before
         # any download. Chunk-level ciphertext stays on disk (and in the cache) as it is:
         # OpenChunks decrypts it in memory.
@@ -102,7 +104,9 @@ class DatasetSource:
 
     def local_path(self, number: int) -> str:
         if self.reads_in_place(number):
-            return self.store.local_path(self.index.chunks[number].filename)  # type: ignore[attr-defined]
+            path = self.store.local_file(self.index.chunks[number].filename)
+            assert path is not None  # reads_in_place: the store is a plain local folder
+            return path
         return self.cache.path(self.local_name(number))
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:

@@ -111,7 +111,7 @@ def iter_stored_items(store: Store, chunks: Sequence[ChunkInfo], config: IndexCo
             data = decompress(data, info.filename)
         chunk = open_chunk_bytes(data, info.filename)
         for within in range(len(chunk)):
-            raw = chunk.item(within)
+            raw: bytes | memoryview = chunk.item(within)
             if per_sample:
                 raw = decompress_item(raw, info.filename)
             yield decoder.decode(raw)

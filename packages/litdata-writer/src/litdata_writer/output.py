@@ -15,7 +15,6 @@ import tempfile
 from typing import Any
 
 from litdata_storage import Store, open_store
-from litdata_storage.local import LocalStore
 
 STAGING_ENV = "DATA_OPTIMIZER_CACHE_FOLDER"
 
@@ -28,7 +27,7 @@ def open_output(url: str | os.PathLike[str], storage_options: dict[str, Any] | N
 
 def local_folder(store: Store) -> str | None:
     """The folder to write into directly, or None when files must be staged and uploaded."""
-    return store.root if isinstance(store, LocalStore) else None
+    return store.local_folder
 
 
 def make_staging_root(what: str) -> str:

@@ -83,7 +83,7 @@ def balanced_shares(weights: Sequence[float], world_size: int) -> list[list[int]
     Deterministic (ties go to the lower task index and the lower rank), so every node and
     every rerun gets the same plan. Each rank's task indices are returned sorted.
     """
-    heap = [(0, rank) for rank in range(world_size)]
+    heap: list[tuple[float, int]] = [(0, rank) for rank in range(world_size)]
     shares: list[list[int]] = [[] for _ in range(world_size)]
     for task in sorted(range(len(weights)), key=lambda t: (-weights[t], t)):
         load, rank = heapq.heappop(heap)

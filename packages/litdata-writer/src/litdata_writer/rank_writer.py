@@ -26,13 +26,14 @@ from .output import local_folder, open_output
 from .partition import Task
 from .resume import Checkpoint, fingerprint, load_checkpoint
 from .uploader import Uploader, UploadError
+from .work_queue import QueuedTasks
 from .workers import Reporter
 
 
 @dataclass
 class RankJob:
     rank: int
-    tasks: list[Task]
+    tasks: list[Task] | QueuedTasks  # the rank's own tasks, or its node's shared queue
     fn: Callable[[Any], Any]
     output_url: str
     storage_options: dict[str, Any]
@@ -77,8 +78,15 @@ def iterate_items(result: Any) -> Iterator[Any]:
         yield result
 
 
+def _task_list(job: RankJob) -> list[Task]:
+    """The rank's own tasks (a shared queue carries its fingerprint and is never resumed)."""
+    if not isinstance(job.tasks, list):
+        raise RuntimeError(f"rank {job.rank} takes its tasks from a shared queue: they cannot be counted")
+    return job.tasks
+
+
 def _job_fingerprint(job: RankJob) -> str:
-    return job.fingerprint or rank_fingerprint(job.settings, job.rank, job.first_chunk, job.tasks)
+    return job.fingerprint or rank_fingerprint(job.settings, job.rank, job.first_chunk, _task_list(job))
 
 
 def stored_progress(store: Store, job: RankJob) -> tuple[int, int]:
@@ -91,7 +99,7 @@ def stored_progress(store: Store, job: RankJob) -> tuple[int, int]:
     checkpoint = load_checkpoint(store, job.rank, _job_fingerprint(job)) if job.resume else None
     if checkpoint is None or not checkpoint.tasks_done:
         return 0, 0
-    inputs = sum(len(t.positions) for t in job.tasks[: checkpoint.tasks_done])
+    inputs = sum(len(t.positions) for t in _task_list(job)[: checkpoint.tasks_done])
     return inputs, sum(c.chunk_size for c in checkpoint.chunks)
 
 
@@ -176,6 +184,7 @@ def write_rank(job: RankJob, reporter: Reporter) -> None:
     else:
         uploader.put(partial_index_key(job.rank), data)
         uploader.close()
+        assert staging is not None  # an uploader sends what was staged
         shutil.rmtree(staging, ignore_errors=True)
     reporter.progress(force=True)
 
@@ -194,7 +203,7 @@ def _run_tasks(
     """Call ``fn`` on each remaining task and add its items; keep ``state`` current for checkpoints."""
     config_checked = job.old_config is None
     state["done"] = start_task
-    remaining = job.tasks[start_task:] if start_task else job.tasks  # a queue (never resumed): as they come
+    remaining: Iterable[Task] = _task_list(job)[start_task:] if start_task else job.tasks  # a queue: as they come
     if job.prepare_tasks is not None:  # e.g. fetch remote input files ahead (input_files)
         remaining = job.prepare_tasks(remaining)
     for number, task in enumerate(remaining, start_task):

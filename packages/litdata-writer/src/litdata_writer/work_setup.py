@@ -38,7 +38,9 @@ class WorkSetup:
         """The static tasks of ``rank``, or the node's shared queue (the same object for all)."""
         if self.ordering.ordered:
             return self.plan.rank_tasks(rank)
-        return self.feeder().handle
+        feeder = self.feeder()
+        assert feeder is not None  # not ordered: the tasks come from the shared queue
+        return feeder.handle
 
     def fingerprint(self, settings: dict[str, Any], rank: int, first_chunk: int) -> str:
         """What a rank's partial index and checkpoints are tagged with (see ``rank_writer``).

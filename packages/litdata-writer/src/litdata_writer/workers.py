@@ -195,7 +195,8 @@ def run_workers(
     """
     if not jobs:
         return
-    ctx = multiprocessing.get_context(start_method or default_start_method())
+    # Typed BaseContext for a str argument; every concrete context has Process.
+    ctx: Any = multiprocessing.get_context(start_method or default_start_method())
     if feeder is not None:
         feeder.open(ctx, len(jobs))
     channel = ctx.Queue()

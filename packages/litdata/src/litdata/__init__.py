@@ -26,17 +26,21 @@ _LAZY: dict[str, tuple[str, str]] = {
     "optimize": ("litdata_writer", "optimize"),
     "map": ("litdata_writer", "map"),
     "build_keys_index": ("litdata_writer", "build_keys_index"),
+    "merge_datasets": ("litdata_writer", "merge_datasets"),
     # reading
     "StreamingDataset": ("litdata_stream", "StreamingDataset"),
     "StreamingDataLoader": ("litdata_stream", "StreamingDataLoader"),
     "CombinedStreamingDataset": ("litdata_stream", "CombinedStreamingDataset"),
     "ParallelStreamingDataset": ("litdata_stream", "ParallelStreamingDataset"),
+    "StreamingRawDataset": ("litdata_stream.raw_dataset", "StreamingRawDataset"),
     "TokensLoader": ("litdata_stream", "TokensLoader"),
     "train_test_split": ("litdata_stream", "train_test_split"),
     "default_cache_root": ("litdata_stream", "default_cache_root"),
     # parquet datasets (needs pyarrow: litdata[parquet])
     "index_parquet_dataset": ("litdata_stream.sources.parquet", "index_parquet_dataset"),
     "index_hf_dataset": ("litdata_stream.sources.parquet", "index_hf_dataset"),
+    # WebDataset shards
+    "iter_webdataset_tar": ("litdata_stream.sources.webdataset", "iter_webdataset_tar"),
     # errors users may want to catch
     "ChecksumMismatchError": ("litdata_format", "ChecksumMismatchError"),
     "FormatError": ("litdata_format", "FormatError"),
@@ -119,8 +123,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         default_cache_root,
         train_test_split,
     )
+    from litdata_stream.raw_dataset import StreamingRawDataset
     from litdata_stream.sources.parquet import index_hf_dataset, index_parquet_dataset
-    from litdata_writer import build_keys_index, map, optimize
+    from litdata_stream.sources.webdataset import iter_webdataset_tar
+    from litdata_writer import build_keys_index, map, merge_datasets, optimize
 
 __all__ = [
     "ChecksumMismatchError",
@@ -133,6 +139,7 @@ __all__ = [
     "StorageError",
     "StreamingDataLoader",
     "StreamingDataset",
+    "StreamingRawDataset",
     "TokensLoader",
     "__version__",
     "build_keys_index",
@@ -140,7 +147,9 @@ __all__ = [
     "format_version",
     "index_hf_dataset",
     "index_parquet_dataset",
+    "iter_webdataset_tar",
     "map",
+    "merge_datasets",
     "open_store",
     "optimize",
     "storage_version",

@@ -23,9 +23,12 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, versions
+
+if TYPE_CHECKING:
+    from litdata_storage import Store
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -99,22 +102,14 @@ def _load_index(store: Any) -> Any:
         raise Failure(f"invalid index: {exc}") from None
 
 
-def _is_local_dir_missing(store: Any) -> bool:
-    local_path = getattr(store, "local_path", None)
-    if local_path is None or store.is_remote:
-        return False
-    try:
-        return not os.path.isdir(os.path.dirname(local_path("index.json")))
-    except Exception:
-        return False
+def _is_local_dir_missing(store: Store) -> bool:
+    folder = None if store.is_remote else store.local_folder
+    return folder is not None and not os.path.isdir(folder)
 
 
-def _local_file(store: Any, key: str) -> str | None:
+def _local_file(store: Store, key: str) -> str | None:
     """The path of ``key`` when the store is a plain local directory (read in place)."""
-    local_path = getattr(store, "local_path", None)
-    if local_path is None or store.is_remote:
-        return None
-    return str(local_path(key))
+    return store.local_file(key)
 
 
 def _human_bytes(n: int) -> str:
@@ -212,8 +207,7 @@ def _read_first_sample(
     store: Any, index: Any, allow_pickle: bool, block_size: int
 ) -> tuple[str | None, str | None]:
     """(repr of the first item, a note) reading only ``index.json`` and the first chunk."""
-    from litdata_format import FormatError, Index, PickleNotAllowedError
-    from litdata_format.reader import DatasetReader
+    from litdata_format import DatasetReader, FormatError, Index, PickleNotAllowedError
     from litdata_storage import StorageError
 
     config = index.config
@@ -357,10 +351,15 @@ class ChunkReport:
 
 def check_chunk_file(path: str, info: Any) -> list[str]:
     """Problems with one chunk file against its ``index.json`` entry (empty when it is good)."""
-    from litdata_format import FormatError, decompress, file_checksum, open_chunk_bytes
-    from litdata_format.chunk import map_file
-    from litdata_format.compression import is_compressed_filename
-    from litdata_format.framed import is_framed
+    from litdata_format import (
+        FormatError,
+        decompress,
+        file_checksum,
+        is_compressed_filename,
+        is_framed,
+        map_file,
+        open_chunk_bytes,
+    )
 
     problems: list[str] = []
     if info.checksum:
@@ -469,35 +468,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- cache
 def cache_root() -> str:
-    """The stream package's cache root, read from its ``cache`` module.
+    """The stream package's cache root (``litdata_stream`` loads torch only when a dataset
+    class is used, so this stays fast)."""
+    from litdata_stream import default_cache_root
 
-    ``import litdata_stream.cache`` runs the package's ``__init__``, which imports torch
-    (seconds). ``cache.py`` needs only the standard library, so it is loaded on its own
-    first; any surprise falls back to the normal import.
-    """
-    try:
-        return _load_stream_cache_module().default_cache_root()
-    except Exception:
-        from litdata_stream.cache import default_cache_root
-
-        return default_cache_root()
-
-
-def _load_stream_cache_module() -> Any:
-    import importlib.util
-
-    if "litdata_stream.cache" in sys.modules:
-        return sys.modules["litdata_stream.cache"]
-    package = importlib.util.find_spec("litdata_stream")
-    if package is None or not package.submodule_search_locations:
-        raise ImportError("litdata_stream is not installed")
-    path = os.path.join(list(package.submodule_search_locations)[0], "cache.py")
-    spec = importlib.util.spec_from_file_location("_litdata_stream_cache", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return default_cache_root()
 
 
 def _tree_size(path: str) -> tuple[int, int]:

@@ -67,6 +67,12 @@ class ChunkSource(Protocol):
     def ensure_local(self, number: int, *, wait: bool = True) -> bool: ...
 
 
+class ReadableChunkSource(ChunkSource, Protocol):
+    """A foreign source whose local chunk ``number`` opens as a :class:`Chunk`."""
+
+    def read_chunk(self, number: int) -> Chunk: ...
+
+
 class PassThroughDecoder:
     """The decoder of a source whose chunks hand out finished items."""
 

@@ -30,7 +30,7 @@ from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
 from ..index_location import read_index_at
-from .base import PassThroughDecoder
+from .base import Chunk, PassThroughDecoder, ReadableChunkSource
 from .parquet_index import (
     FOOTER_READ_BYTES,
     PARQUET_LOADER,
@@ -166,12 +166,12 @@ class ParquetSource:
         chunks = []
         signature = _column_signature(columns)
         self._names: list[str] = []
-        for f, info in enumerate(infos):
+        for file_number, info in enumerate(infos):
             groups = sum(1 for g in info.row_groups if g[0] > 0)
             for g, (rows, start, end, raw) in enumerate(info.row_groups):
                 if rows == 0:
                     continue
-                self._where.append((f, g))
+                self._where.append((file_number, g))
                 small = info.size <= SMALL_FILE_BYTES
                 self._names.append(f"files/{info.key}" if small else f"rowgroups/{info.key}.rg{g}.{signature}.arrow")
                 # A small file's row groups share one cached copy: each counts its share
@@ -304,14 +304,14 @@ class ParquetChunks:
     """The row groups one process holds decoded, least recently used first (held in the
     cache while open, like :class:`litdata_stream.chunks.OpenChunks`)."""
 
-    def __init__(self, source: ParquetSource, keep_open: int = 1) -> None:
+    def __init__(self, source: ReadableChunkSource, keep_open: int = 1) -> None:
         self.source = source
         self.keep_open = keep_open
-        self._open: OrderedDict[int, RowGroupChunk] = OrderedDict()
+        self._open: OrderedDict[int, Chunk] = OrderedDict()
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
-    def get(self, number: int) -> RowGroupChunk:
+    def get(self, number: int) -> Chunk:
         if self._pid != os.getpid():
             self._open, self._lock, self._pid = OrderedDict(), threading.Lock(), os.getpid()
         chunk = self._open.get(number)

@@ -1,0 +1,370 @@
+"""A folder or prefix of plain files as a source: every file is an item.
+
+Small objects (images, audio clips, JSON records) are latency bound: one GET at a time
+would spend nearly all its time waiting. So the plan's "chunks" here are *groups* of
+consecutive files (in sorted key order, up to :data:`FILES_PER_CHUNK` files or
+:data:`CHUNK_BYTES` bytes), and a group is fetched with up to :data:`CONCURRENT_GETS`
+GETs in flight, by a thread pool created for that one download inside the process that
+reads (a DataLoader worker, after its fork) and ended before it returns. The
+:class:`~litdata_stream.chunks.Prefetcher` fetches the next groups while the current one
+is read, so the downloads run ahead of need.
+
+What is read when:
+
+- construction: the listing (keys and sizes). On local disk it is taken each time; on a
+  remote store, once per node: the first process takes a lock in the cache folder, lists
+  the prefix, asks every object's size (:data:`CONCURRENT_GETS` at a time) and writes
+  ``raw_listing.json``; the others read it (``recompute_index=True`` lists again).
+- local files (a plain folder): read in place; nothing is copied.
+- remote files, ``item_type="bytes"``: a group is downloaded into one *pack* file of the
+  node's chunk cache (offsets, then the files' bytes), counted against
+  ``max_cache_size`` and evicted like a chunk.
+- remote files, ``item_type="path"``: each file of a group is downloaded under
+  ``<cache>/raw-files/<key>`` (kept, as LitData's ``cache_files=True`` keeps them: a path
+  handed out stays valid), and a small marker file in the chunk cache records that the
+  group is complete.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import mmap
+import os
+import struct
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from litdata_format import ChunkFormatError, ChunkInfo, Index, IndexConfig
+from litdata_storage import Store, open_store
+
+from ..cache import ChunkCache, dataset_cache_dir
+from .base import PassThroughDecoder
+
+#: A group (one chunk of the plan) closes at this many files ...
+FILES_PER_CHUNK = 64
+#: ... or once it holds this many bytes (a bigger file is a group of its own).
+CHUNK_BYTES = 64 * 1024 * 1024
+#: GETs in flight while one group downloads (and HEADs while a remote prefix is listed).
+CONCURRENT_GETS = 32
+#: ``item_type`` values, as in LitData's ``StreamingRawDataset``.
+ITEM_TYPES = ("bytes", "path")
+#: The item loader name this source reports in its index config.
+RAW_LOADER = "RawFiles"
+
+_LISTING = "raw_listing.json"
+_COUNT = struct.Struct("<Q")
+
+
+def list_raw_files(store: Store, workers: int = CONCURRENT_GETS, extensions: list[str] | None = None,
+                   max_depth: int | None = None) -> list[tuple[str, int]]:
+    """``(key, size)`` of every file under the store's root, sorted by key.
+
+    Hidden files (a name starting with ".") are skipped; ``extensions`` (lower case,
+    such as ``".jpg"``) keep only those suffixes, ``max_depth`` only keys at most that
+    many levels deep (1: the top level). An empty result is a ``FileNotFoundError``
+    naming the prefix.
+    """
+    keys = sorted(
+        k for k in store.list("")
+        if not os.path.basename(k).startswith(".")
+        and (not extensions or k.lower().endswith(tuple(extensions)))
+        and (max_depth is None or k.count("/") < max_depth)
+    )
+    if not keys:
+        what = f"with an extension in {extensions}" if extensions else ""
+        raise FileNotFoundError(f"no files {what + ' ' if what else ''}under {store.url()}: "
+                                "StreamingRawDataset needs at least one file")
+    if len(keys) == 1 or workers <= 1:
+        return [(k, store.size(k)) for k in keys]
+    with ThreadPoolExecutor(max_workers=min(workers, len(keys)), thread_name_prefix="litdata-raw-list") as pool:
+        sizes = list(pool.map(store.size, keys))
+    return list(zip(keys, sizes))
+
+
+def cached_listing(store: Store, folder: str, recompute: bool, **filters: Any) -> list[tuple[str, int]]:
+    """The listing of ``store``, built by the node's first process and read by the others."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, _LISTING)
+    fd = os.open(os.path.join(folder, ".raw_listing.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not recompute and os.path.isfile(path):
+            with open(path) as f:
+                return [(k, int(s)) for k, s in json.load(f)]
+        files = list_raw_files(store, **filters)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(files, f)
+        os.replace(tmp, path)
+        return files
+    finally:
+        os.close(fd)
+
+
+def group_files(files: list[tuple[str, int]], files_per_chunk: int, chunk_bytes: int) -> list[list[int]]:
+    """Consecutive files in groups of at most ``files_per_chunk`` files and ``chunk_bytes`` bytes."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i, (_, nbytes) in enumerate(files):
+        if current and (len(current) >= files_per_chunk or size + nbytes > chunk_bytes):
+            groups.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += nbytes
+    if current:
+        groups.append(current)
+    return groups
+
+
+class PackChunk:
+    """A downloaded group: item ``k`` is the bytes of its ``k``-th file (a memory map)."""
+
+    __slots__ = ("name", "_map", "_offsets")
+
+    def __init__(self, path: str, name: str) -> None:
+        self.name = name
+        with open(path, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        (count,) = _COUNT.unpack_from(self._map, 0)
+        self._offsets = struct.unpack_from(f"<{count + 1}Q", self._map, _COUNT.size)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def item(self, k: int) -> bytes:
+        return self._map[self._offsets[k]:self._offsets[k + 1]]
+
+
+class FileChunk:
+    """A group read from files on local disk: their bytes, or their paths."""
+
+    __slots__ = ("name", "_paths", "_as_path")
+
+    def __init__(self, paths: list[str], name: str, as_path: bool) -> None:
+        self.name = name
+        self._paths = paths
+        self._as_path = as_path
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def item(self, k: int) -> str | bytes:
+        if self._as_path:
+            return self._paths[k]
+        with open(self._paths[k], "rb") as f:
+            return f.read()
+
+
+class RawFilesSource:
+    """Every file under ``input_dir`` (local, ``s3://``, ``gs://``, ``azure://``) as an item."""
+
+    kind = "raw"
+
+    def __init__(
+        self,
+        input_dir: str,
+        *,
+        cache_dir: str,
+        max_cache_bytes: int | None = None,
+        storage_options: dict[str, Any] | None = None,
+        item_type: str = "bytes",
+        recompute_index: bool = False,
+        files_per_chunk: int = FILES_PER_CHUNK,
+        chunk_bytes: int = CHUNK_BYTES,
+        concurrent_gets: int = CONCURRENT_GETS,
+        extensions: list[str] | None = None,
+        max_depth: int | None = None,
+    ) -> None:
+        if item_type not in ITEM_TYPES:
+            raise ValueError(f"item_type must be 'bytes' or 'path', got {item_type!r}")
+        if int(files_per_chunk) < 1 or int(chunk_bytes) < 1 or int(concurrent_gets) < 1:
+            raise ValueError("files_per_chunk, chunk_bytes and concurrent_gets must be positive")
+        self.url = input_dir.rstrip("/")
+        self.item_type = item_type
+        self.concurrent_gets = int(concurrent_gets)
+        self.storage_options = dict(storage_options or {})
+        self.store: Store = open_store(self.url, **self.storage_options)
+        self._in_place = not self.store.is_remote and hasattr(self.store, "local_path")
+        filters: dict[str, Any] = {"extensions": extensions, "max_depth": max_depth}
+        if self._in_place:
+            files = list_raw_files(self.store, **filters)
+        else:
+            tag = hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:8]
+            files = cached_listing(self.store, dataset_cache_dir(cache_dir, self.url, f"raw-listing-{tag}"),
+                                   bool(recompute_index), **filters)
+        self.files = files
+        digest = hashlib.sha256(json.dumps([files, int(files_per_chunk), int(chunk_bytes)]).encode()).hexdigest()
+        version = f"raw-{digest[:16]}"
+        folder = dataset_cache_dir(cache_dir, self.url, version)
+        self.cache = ChunkCache(folder, max_cache_bytes)
+        self._files_folder = os.path.join(folder, "raw-files")
+        self.groups = group_files(files, int(files_per_chunk), int(chunk_bytes))
+        chunks = []
+        for n, group in enumerate(self.groups):
+            nbytes = sum(files[i][1] for i in group)
+            local = 256 if item_type == "path" else _COUNT.size * (len(group) + 2) + nbytes
+            chunks.append(ChunkInfo(filename=f"files-{n}", chunk_size=len(group), chunk_bytes=local))
+        self.index = Index(chunks=chunks, config=IndexConfig(data_format=["bytes"], data_spec=None,
+                                                             item_loader=RAW_LOADER), updated_at=version)
+        self.sample_encryption = self.chunk_encryption = None
+        self.item_decoder = PassThroughDecoder()
+
+    # -- the source interface --------------------------------------------------------
+    def describe(self, number: int) -> str:
+        group = self.groups[number]
+        return f"files {self.files[group[0]][0]} .. {self.files[group[-1]][0]} of {self.url}"
+
+    def local_name(self, number: int) -> str:
+        return f"{'paths' if self.item_type == 'path' else 'packs'}/{number}"
+
+    def reads_in_place(self, number: int) -> bool:
+        return self._in_place
+
+    def local_path(self, number: int) -> str:
+        return self.cache.path(self.local_name(number))
+
+    def ensure_local(self, number: int, *, wait: bool = True) -> bool:
+        if self._in_place:
+            return True
+        fetch = self._fetch_paths if self.item_type == "path" else self._fetch_pack
+        return self.cache.ensure(self.local_name(number), self.index.chunks[number].chunk_bytes,
+                                 lambda final: fetch(number, final), wait=wait)
+
+    def open_chunks(self) -> RawChunks:
+        return RawChunks(self)
+
+    # -- fetching ------------------------------------------------------------------------
+    def _pool(self, count: int) -> ThreadPoolExecutor:
+        # Made per download, in the reading process: nothing of it is alive at a fork.
+        return ThreadPoolExecutor(max_workers=max(1, min(self.concurrent_gets, count)),
+                                  thread_name_prefix="litdata-raw-get")
+
+    def _checked(self, i: int, data: bytes) -> bytes:
+        key, size = self.files[i]
+        if len(data) != size:
+            raise ChunkFormatError(f"{self.store.url(key)} has {len(data)} bytes, the listing says {size}: the file "
+                                   "changed since it was listed (pass recompute_index=True)")
+        return data
+
+    def _fetch_pack(self, number: int, final: str) -> None:
+        group = self.groups[number]
+        with self._pool(len(group)) as pool:
+            datas = list(pool.map(lambda i: self._checked(i, self.store.get(self.files[i][0])), group))
+        offsets = [_COUNT.size * (len(group) + 2)]
+        for data in datas:
+            offsets.append(offsets[-1] + len(data))
+        tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.download")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(_COUNT.pack(len(group)))
+                f.write(struct.pack(f"<{len(group) + 1}Q", *offsets))
+                for data in datas:
+                    f.write(data)
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _file_path(self, i: int) -> str:
+        return os.path.join(self._files_folder, *self.files[i][0].split("/"))
+
+    def _fetch_paths(self, number: int, final: str) -> None:
+        group = self.groups[number]
+
+        def one(i: int) -> None:
+            path = self._file_path(i)
+            if os.path.isfile(path) and os.path.getsize(path) == self.files[i][1]:
+                return
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            size = self.store.download(self.files[i][0], path)
+            if size != self.files[i][1]:
+                os.unlink(path)
+                raise ChunkFormatError(f"{self.store.url(self.files[i][0])} has {size} bytes, the listing says "
+                                       f"{self.files[i][1]}: the file changed since it was listed "
+                                       "(pass recompute_index=True)")
+
+        with self._pool(len(group)) as pool:
+            list(pool.map(one, group))
+        tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.download")
+        with open(tmp, "w") as f:
+            f.write(str(len(group)))
+        os.replace(tmp, final)
+
+    # -- reading ---------------------------------------------------------------------
+    def read_chunk(self, number: int) -> PackChunk | FileChunk:
+        """Group ``number`` from its local copy (``ensure_local`` first)."""
+        name = self.index.chunks[number].filename
+        group = self.groups[number]
+        if self._in_place:
+            paths = [self.store.local_path(self.files[i][0]) for i in group]  # type: ignore[attr-defined]  # in place: a LocalStore
+            return FileChunk(paths, name, self.item_type == "path")
+        if self.item_type == "path":
+            return FileChunk([self._file_path(i) for i in group], name, True)
+        chunk = PackChunk(self.local_path(number), name)
+        if len(chunk) != len(group):
+            raise ChunkFormatError(f"the cached copy of {self.describe(number)} holds {len(chunk)} files, "
+                                   f"expected {len(group)}")
+        return chunk
+
+
+class RawChunks:
+    """The groups one process holds open, least recently used first (held in the cache
+    while open, like :class:`litdata_stream.chunks.OpenChunks`)."""
+
+    def __init__(self, source: RawFilesSource, keep_open: int = 1) -> None:
+        self.source = source
+        self.keep_open = keep_open
+        self._open: OrderedDict[int, PackChunk | FileChunk] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def get(self, number: int) -> PackChunk | FileChunk:
+        if self._pid != os.getpid():
+            self._open, self._lock, self._pid = OrderedDict(), threading.Lock(), os.getpid()
+        chunk = self._open.get(number)
+        if chunk is not None:
+            self._open.move_to_end(number)
+            return chunk
+        source = self.source
+        with self._lock:
+            while len(self._open) >= max(self.keep_open, 1):
+                old, _ = self._open.popitem(last=False)
+                if not source.reads_in_place(old):
+                    source.cache.release(source.local_name(old))
+        in_cache = not source.reads_in_place(number)
+        name = source.local_name(number)
+        if in_cache:
+            source.cache.hold(name)
+        try:
+            source.ensure_local(number)
+            chunk = source.read_chunk(number)
+        except ChunkFormatError:
+            if in_cache:
+                source.cache.release(name)
+                source.cache.discard(name)
+            raise
+        except BaseException:
+            if in_cache:
+                source.cache.release(name)
+            raise
+        with self._lock:
+            self._open[number] = chunk
+        return chunk
+
+    def close(self) -> None:
+        with self._lock:
+            for number in list(self._open):
+                if not self.source.reads_in_place(number):
+                    self.source.cache.release(self.source.local_name(number))
+            self._open.clear()
+
+    def __getstate__(self) -> dict:
+        return {"source": self.source, "keep_open": self.keep_open}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["source"], state["keep_open"])  # type: ignore[misc]

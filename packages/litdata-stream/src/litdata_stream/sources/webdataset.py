@@ -1,0 +1,282 @@
+"""WebDataset ``.tar`` shards as a source: one chunk per shard, one item per sample.
+
+A sample is the run of consecutive tar members sharing a key (the member path up to
+the first dot of its file name, as WebDataset splits it), handed out as
+``{"__key__": key, "__url__": shard URL, ext: bytes, ...}`` (extensions lowercased);
+decoding is left to the transform. Members with no dot in the file name, and
+WebDataset's ``__*__`` metadata members, are skipped.
+
+The plan needs every shard's sample count up front, and random access needs each
+member's byte offset, so each shard's headers are walked once per node (the first
+process, under a lock) with :mod:`tarfile`, over the local file or the shard's copy in
+the chunk cache, and the offsets kept in ``.wds_index.json`` in the dataset's cache
+folder, whose name carries a hash of the shard names and sizes. A remote shard is
+thus downloaded once when indexed and read from the cache afterwards (re-fetched if
+evicted under ``max_cache_size``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import tarfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from litdata_format import ChunkFormatError, ChunkInfo, Index, IndexConfig
+from litdata_storage import NotFoundError, Store, open_store
+
+from ..cache import ChunkCache, dataset_cache_dir
+from .base import PassThroughDecoder
+
+WEBDATASET_LOADER = "WebDataset"
+_HIDDEN_INDEX = ".wds_index.json"
+#: Remote shards downloaded at once while the index is built.
+INDEX_THREADS = 8
+_KEY = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")
+_BRACE = re.compile(r"\{([^{}]*)\}")
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """``shard-{000..009}.tar`` and ``{a,b}`` alternatives expanded, in order (zero padding
+    kept from the range's first bound)."""
+    match = _BRACE.search(pattern)
+    if match is None:
+        return [pattern]
+    body = match.group(1)
+    head, tail = pattern[:match.start()], pattern[match.end():]
+    numeric = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+    if numeric:
+        lo, hi = numeric.groups()
+        width = len(lo) if lo.startswith("0") else 0
+        if int(hi) < int(lo):
+            raise ValueError(f"{pattern!r}: the range {{{body}}} runs backwards")
+        options = [str(i).zfill(width) for i in range(int(lo), int(hi) + 1)]
+    else:
+        options = body.split(",")
+    return [x for option in options for x in expand_braces(head + option + tail)]
+
+
+def is_tar_url(url: str) -> bool:
+    """Whether ``url`` names tar shards itself (one ``.tar`` or a brace pattern of them)."""
+    last = url.rstrip("/").rsplit("/", 1)[-1]
+    return last.endswith(".tar") or ("{" in last and ".tar" in last)
+
+
+def split_member(name: str) -> tuple[str | None, str | None]:
+    """``(key, extension)`` of a member path, as WebDataset splits it."""
+    match = _KEY.match(name)
+    return (match.group(1), match.group(2)) if match else (None, None)
+
+
+def walk_tar(path: str, url: str) -> list[list[Any]]:
+    """The samples of the tar at ``path``: ``[key, [[ext, offset, size], ...]]`` each.
+
+    A member whose data runs past the end of the file (a truncated shard) or a header
+    ``tarfile`` cannot parse is a :class:`ChunkFormatError` naming ``url``.
+    """
+    size = os.path.getsize(path)
+    samples: list[list[Any]] = []
+    try:
+        with tarfile.open(path, "r:") as tar:
+            for member in tar:
+                if member.offset_data + member.size > size:
+                    raise ChunkFormatError(f"{url} is truncated: member {member.name!r} needs bytes up to "
+                                           f"{member.offset_data + member.size}, the file has {size}")
+                if not member.isreg():
+                    continue
+                name = member.name
+                if "/" not in name and name.startswith("__") and name.endswith("__"):
+                    continue
+                key, ext = split_member(name)
+                if key is None or ext is None:
+                    continue
+                ext = ext.lower()
+                if not samples or samples[-1][0] != key:
+                    samples.append([key, []])
+                elif any(e == ext for e, _, _ in samples[-1][1]):
+                    raise ChunkFormatError(f"{url}: sample {key!r} has two members with extension {ext!r}")
+                samples[-1][1].append([ext, member.offset_data, member.size])
+            end = tar.offset
+    except tarfile.TarError as exc:
+        raise ChunkFormatError(f"{url} is truncated or corrupt: not a readable tar file ({exc})") from None
+    if end > size:
+        raise ChunkFormatError(f"{url} is truncated: its last member ends at byte {end}, the file has {size}")
+    return samples
+
+
+@contextlib.contextmanager
+def _node_lock(folder: str) -> Iterator[None]:
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(os.path.join(folder, ".wds_index.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class TarShard:
+    """One shard open for reading: ``item(k)`` reads sample ``k``'s members by offset."""
+
+    def __init__(self, path: str, name: str, url: str, samples: list[list[Any]]) -> None:
+        self.name = name
+        self._url = url
+        self._samples = samples
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def item(self, k: int) -> dict[str, Any]:
+        key, members = self._samples[k]
+        sample: dict[str, Any] = {"__key__": key, "__url__": self._url}
+        for ext, offset, size in members:
+            data = os.pread(self._fd, size, offset)
+            if len(data) != size:
+                raise ChunkFormatError(f"{self._url}: sample {key!r} member .{ext} is cut short (truncated shard)")
+            sample[ext] = data
+        return sample
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            os.close(self._fd)
+
+
+class WebDatasetSource:
+    """The ``.tar`` shards of a folder, a single ``.tar`` or a brace pattern, wherever stored."""
+
+    kind = "webdataset"
+
+    def __init__(
+        self,
+        input_dir: str,
+        *,
+        cache_dir: str,
+        max_cache_bytes: int | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.url = input_dir
+        self.storage_options = dict(storage_options or {})
+        if is_tar_url(input_dir):
+            root, _, pattern = input_dir.rstrip("/").rpartition("/")
+            root = root or "/"
+            self.store: Store = open_store(root, **self.storage_options)
+            files = []
+            for name in expand_braces(pattern):
+                try:
+                    files.append((name, self.store.size(name)))
+                except (NotFoundError, FileNotFoundError):
+                    raise FileNotFoundError(f"shard {self.store.url(name)} does not exist") from None
+        else:
+            self.store = open_store(input_dir, **self.storage_options)
+            keys = sorted(k for k in self.store.list("") if k.endswith(".tar")
+                          and not os.path.basename(k).startswith((".", "_")))
+            if not keys:
+                raise FileNotFoundError(f"no .tar shards under {self.store.url()}")
+            files = [(k, self.store.size(k)) for k in keys]
+        version = "wds-" + hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
+        self.cache = ChunkCache(dataset_cache_dir(cache_dir, self.url, version), max_cache_bytes)
+        self._in_place = not self.store.is_remote and hasattr(self.store, "local_path")
+        self.files = files
+        self.sample_encryption = self.chunk_encryption = None
+        self.item_decoder = PassThroughDecoder()
+        shards = self._index(self.cache.folder)
+        keep = [i for i, s in enumerate(shards) if s]
+        if not keep:
+            raise ValueError(f"{self.url}: the tar shards hold no samples")
+        self._files = [files[i] for i in keep]
+        self._samples = [shards[i] for i in keep]
+        chunks = [ChunkInfo(filename=k, chunk_size=len(s), chunk_bytes=max(size, 1))
+                  for (k, size), s in zip(self._files, self._samples)]
+        self.index = Index(chunks=chunks, config=IndexConfig(data_format=[], data_spec=None,
+                                                             item_loader=WEBDATASET_LOADER), updated_at=version)
+
+    def _index(self, folder: str) -> list[list[list[Any]]]:
+        path = os.path.join(folder, _HIDDEN_INDEX)
+        with _node_lock(folder):
+            if os.path.exists(path):
+                with open(path) as f:
+                    return json.load(f)
+            def one(file: tuple[str, int]) -> list[list[Any]]:
+                return walk_tar(self._ensure_file(*file), self.store.url(file[0]))
+
+            if self._in_place or len(self.files) == 1:
+                shards = [one(f) for f in self.files]
+            else:  # remote shards are downloaded to be indexed: several at a time (threads ended on return)
+                with ThreadPoolExecutor(max_workers=min(INDEX_THREADS, len(self.files)),
+                                        thread_name_prefix="litdata-wds-index") as pool:
+                    shards = list(pool.map(one, self.files))
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(shards, f)
+            os.replace(tmp, path)
+            return shards
+
+    def _ensure_file(self, key: str, size: int) -> str:
+        if self._in_place:
+            return self.store.local_path(key)  # type: ignore[attr-defined]
+        self.cache.ensure(key, size, lambda p: self._fetch(key, size, p))
+        return self.cache.path(key)
+
+    def _fetch(self, key: str, size: int, final: str) -> None:
+        tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.download")
+        try:
+            got = self.store.download(key, tmp)
+            if got != size:
+                raise ChunkFormatError(f"{self.store.url(key)} has {got} bytes, it had {size} when listed: "
+                                       "the shard changed")
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # -- the source interface --------------------------------------------------------
+    def describe(self, number: int) -> str:
+        return f"shard {self.store.url(self._files[number][0])}"
+
+    def local_name(self, number: int) -> str:
+        return self._files[number][0]
+
+    def reads_in_place(self, number: int) -> bool:
+        return self._in_place
+
+    def local_path(self, number: int) -> str:
+        if self._in_place:
+            return self.store.local_path(self._files[number][0])  # type: ignore[attr-defined]
+        return self.cache.path(self._files[number][0])
+
+    def ensure_local(self, number: int, *, wait: bool = True) -> bool:
+        if self._in_place:
+            return True
+        key, size = self._files[number]
+        return self.cache.ensure(key, size, lambda p: self._fetch(key, size, p), wait=wait)
+
+    def open_chunks(self) -> Any:
+        from .parquet import ParquetChunks  # holds any source's chunks open (read_chunk), one per process
+
+        return ParquetChunks(self)
+
+    def read_chunk(self, number: int) -> TarShard:
+        key, size = self._files[number]
+        path = self.local_path(number)
+        if os.path.getsize(path) != size:
+            raise ChunkFormatError(f"{self.store.url(key)} has {os.path.getsize(path)} bytes, it had {size} when "
+                                   "indexed: the shard changed")
+        return TarShard(path, key, self.store.url(key), self._samples[number])
+
+
+def iter_webdataset_tar(tar_path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The samples of one local WebDataset ``.tar``, in order: ``{"__key__": key,
+    "__url__": tar_path, ext: bytes, ...}`` (LitData's name; grouped as
+    :class:`WebDatasetSource` groups them). A truncated file raises
+    :class:`ChunkFormatError` naming it before any sample is yielded."""
+    path = os.fspath(tar_path)
+    shard = TarShard(path, os.path.basename(path), path, walk_tar(path, path))
+    for k in range(len(shard)):
+        yield shard.item(k)
