@@ -29,7 +29,6 @@ from litdata_stream.torch_private import (
     has_worker_processes,
     index_queues,
     multiprocessing_iterator_class,
-    next_batch,
     python_version,
     queue_feeder_thread,
     queue_reader,
@@ -132,31 +131,6 @@ def test_shutdown_workers_stops_the_worker_processes(with_workers):
     assert len(_worker_pids_since(before)) == 2
     shutdown_workers(iterator)
     assert _worker_pids_since(before) == set()
-
-
-def test_next_batch_takes_every_batch_in_order_and_counts_them_as_next_does(with_workers, without_workers):
-    iterator, _ = with_workers
-    taken = [next_batch(iterator).tolist() for _ in range(8)]
-    assert taken == [[2 * k, 2 * k + 1] for k in range(8)]
-    assert iterator._num_yielded == 8
-    with pytest.raises(StopIteration):
-        next_batch(iterator)
-    assert [next_batch(without_workers).tolist() for _ in range(8)] == taken  # next() without workers
-
-
-def test_next_batch_keeps_the_profiler_range_while_a_profiler_records(with_workers):
-    iterator, _ = with_workers
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        assert next_batch(iterator).tolist() == [0, 1]
-    assert any(event.name.startswith("enumerate(DataLoader)") for event in prof.events())
-
-
-@pytest.mark.parametrize("name", ["_sampler_iter", "_num_yielded", "_IterableDataset_len_called"])
-def test_next_batch_without_an_iterator_attribute_raises_naming_it(with_workers, name):
-    iterator, _ = with_workers
-    require(iterator, "_next_data")  # a method of the class, the others are set on the iterator
-    expected = f"_MultiProcessingDataLoaderIter.{name}, which torch {torch_version()}"
-    assert_missing_raises(iterator, name, expected, next_batch)
 
 
 def test_an_iterator_without_workers_legitimately_has_none_of_it(without_workers):

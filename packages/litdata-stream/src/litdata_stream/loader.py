@@ -17,13 +17,12 @@ from torch.utils.data import DataLoader
 
 from .collate import BatchFastPath, WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
-from .fork_imports import import_before_fork
 from .ipc import read_results_into_reused_buffer, widen_result_pipe
 from .litdata_state import from_litdata_state, is_litdata_state
 from .loader_args import apply_drop_last, positional_arguments
 from .profiler import CProfiler, Profiler, TracedCollate
 from .steering import SteeringChannel
-from .torch_private import end_worker_threads, next_batch
+from .torch_private import end_worker_threads
 from .workers import WorkerSetup
 
 STATE_VERSION = 2
@@ -179,8 +178,6 @@ class StreamingDataLoader(DataLoader):
         context = self.multiprocessing_context
         start_method = context.get_start_method() if context else mp.get_start_method()
         fast_path = self._fast_path  # the one WorkerCollate and WorkerSetup carry
-        if self.num_workers > 0:
-            import_before_fork()  # or every forked worker imports them again, each epoch
         with fast_path.epoch(self.num_workers, start_method) as arena:  # the workers start (fork) here
             iterator = super().__iter__()
         widen_result_pipe(iterator)
@@ -190,11 +187,7 @@ class StreamingDataLoader(DataLoader):
             self._cprofiler.start_epoch()
         piped = self.num_workers > 0
         try:
-            while True:
-                try:
-                    batch = next_batch(iterator)  # next(iterator), without torch's idle profiler range
-                except StopIteration:
-                    break
+            for batch in iterator:
                 if piped:
                     batch = restore_tensors(batch, arena)
                 self._consumed += 1

@@ -27,7 +27,6 @@ import importlib
 import multiprocessing.reduction
 import platform
 import threading
-import warnings
 from collections.abc import Callable
 from functools import cache
 from multiprocessing.connection import Connection
@@ -49,11 +48,6 @@ PRIVATE_NAMES = (
     "_thread",
     "DupFd",
     "torch.utils.data._utils.collate",
-    "_next_data",
-    "_num_yielded",
-    "_sampler_iter",
-    "_IterableDataset_len_called",
-    "_profiler_enabled",
 )
 
 #: Who owns the attributes, as error messages name them.
@@ -134,35 +128,6 @@ def shutdown_workers(iterator: object) -> None:
     loader calls it at once so that the feeder threads can be joined right after."""
     if has_worker_processes(iterator):
         _required(iterator, "_shutdown_workers", TORCH_ITERATOR)()
-
-
-def next_batch(iterator: Any) -> Any:
-    """The next batch of a DataLoader ``iterator``, as ``next(iterator)`` gives it (raising
-    ``StopIteration`` at the end).
-
-    torch's ``_BaseDataLoaderIter.__next__`` wraps each batch in an autograd profiler
-    range (``record_function``) even while no profiler runs. In a multi-process iterator
-    that range's exit comes right after the index for the next batch was queued, and
-    hands the GIL to the index queue's feeder thread it just woke: measured on 2 cores
-    with batches of 8 token blocks, 0.15 ms of a 0.5 ms batch in the training process.
-    With workers and no profiler on, this takes the batch from ``_next_data`` and counts
-    it in ``_num_yielded`` as ``__next__`` does (torch 2.x, 2.13 checked), warning as it
-    does when an ``IterableDataset`` yields more than ``len()`` promised; otherwise (no
-    workers, a profiler recording, an iterator not yet reset) it is ``next(iterator)``.
-    """
-    if (not has_worker_processes(iterator) or torch.autograd._profiler_enabled()
-            or _required(iterator, "_sampler_iter", TORCH_ITERATOR) is None):
-        return next(iterator)
-    data = _required(iterator, "_next_data", TORCH_ITERATOR)()
-    iterator._num_yielded = _required(iterator, "_num_yielded", TORCH_ITERATOR) + 1
-    promised = _required(iterator, "_IterableDataset_len_called", TORCH_ITERATOR)
-    if promised is not None and iterator._num_yielded > promised:
-        warnings.warn(
-            f"Length of IterableDataset {iterator._dataset} was reported to be {promised} (when accessing "
-            f"len(dataloader)), but {iterator._num_yielded} samples have been fetched. For multiprocessing data-"
-            "loading, this could be caused by not properly configuring the IterableDataset replica at each "
-            "worker.", stacklevel=2)
-    return data
 
 
 # -- CPython's multiprocessing.Queue ------------------------------------------------------
