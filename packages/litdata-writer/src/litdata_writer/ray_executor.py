@@ -176,10 +176,21 @@ class _TaskChannel:
         elif kind == "error":
             self.error = message[2]
 
-    def drain(self) -> None:
-        """Wait until the actor counted every report (calls from one caller run in order)."""
-        if self._last is not None:
-            import_ray().get(self._last)
+    def drain(self, attempts: int = 20) -> None:
+        """Wait until the actor counted every report (calls from one caller run in order).
+
+        Progress only: while a node leaves, the actor can be briefly unreachable
+        (``ActorUnavailableError``); retry for a while, then let the work's result stand."""
+        if self._last is None:
+            return
+        from ray.exceptions import RayError
+
+        for _ in range(attempts):
+            try:
+                import_ray().get(self._last, timeout=10.0)
+                return
+            except (RayError, TimeoutError):
+                time.sleep(0.5)
 
 
 def stored_counts(payload: Any) -> tuple[int, int]:
@@ -210,13 +221,13 @@ def run_rank(job: Job, counter: Any, baseline: tuple[int, int] = (0, 0)) -> dict
     try:
         job.body(payload, reporter)
         reporter.flush()
-        channel.drain()  # the driver reads the totals once this task's result is in
-        return None
     except Exception as exc:  # noqa: BLE001 - reported to the driver, which stops the run
         reporter.failed(exc)
         return channel.error
     finally:
         remove_staging_root(staging)
+    channel.drain()  # the driver reads the totals once this task's result is in
+    return None
 
 
 @functools.cache
