@@ -38,14 +38,14 @@ from .per_stream import StreamBatches, check_batch_sizes, plan_stream_batches
 from .plan import Intervals, RankPlan, num_batches
 from .resume import dataset_identity, resolve_segment, saved_segment
 from .state_override import overridden_dataset_state, overridden_mixture_state
-from .steering import LoaderSteered, Steering
+from .steering import SteeredComposite, Steering
 
 STATE_VERSION = 1
 STATE_TYPE = "CombinedStreamingDataset"
 BATCHING_METHODS = ("stratified", "per_stream")
 
 
-class CombinedStreamingDataset(LoaderSteered, IterableDataset):
+class CombinedStreamingDataset(SteeredComposite, IterableDataset):
     """Iterate several ``StreamingDataset``s as one, mixed by ``weights``.
 
     Args:
@@ -108,16 +108,6 @@ class CombinedStreamingDataset(LoaderSteered, IterableDataset):
         self.seed = int(seed)
         self.force_override_state_dict = bool(force_override_state_dict)
         self._init_steering()
-
-    def set_distributed_env(self, env: DistributedEnv | None) -> None:
-        super().set_distributed_env(env)
-        for dataset in self.datasets:
-            dataset.set_distributed_env(env)
-
-    def set_num_workers(self, num_workers: int) -> None:
-        super().set_num_workers(num_workers)
-        for dataset in self.datasets:
-            dataset.set_num_workers(num_workers)
 
     # -- batches -------------------------------------------------------------------------
     @property

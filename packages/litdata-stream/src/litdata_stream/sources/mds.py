@@ -31,6 +31,7 @@ from litdata_storage import Store, open_store
 from ..cache import ChunkCache, dataset_cache_dir
 from .base import PassThroughDecoder
 from .mds_encodings import UNSAFE, SampleDecoder
+from .open_chunks import OpenSourceChunks
 
 MDS_LOADER = "MDS"
 
@@ -200,10 +201,8 @@ class MDSSource:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def open_chunks(self) -> Any:
-        from .parquet import ParquetChunks  # holds any source's chunks open (read_chunk), one per process
-
-        return ParquetChunks(self)
+    def open_chunks(self) -> OpenSourceChunks:
+        return OpenSourceChunks(self)
 
     def read_chunk(self, number: int) -> MDSShard:
         """Shard ``number`` from its local copy (``ensure_local`` first)."""

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import threading
-from collections import OrderedDict
 from typing import Any
 
 from litdata_format import INDEX_FILENAME, ChunkFormatError, ChunkInfo, Index, IndexConfig
@@ -30,7 +29,8 @@ from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
 from ..index_location import read_index_at
-from .base import Chunk, PassThroughDecoder, ReadableChunkSource
+from .base import PassThroughDecoder
+from .open_chunks import OpenSourceChunks
 from .parquet_index import (
     FOOTER_READ_BYTES,
     PARQUET_LOADER,
@@ -220,8 +220,8 @@ class ParquetSource:
         room = self.index.chunks[number].chunk_bytes * 2
         return self.cache.ensure(self._names[number], room, lambda p: self._fetch_row_group(number, p), wait=wait)
 
-    def open_chunks(self) -> ParquetChunks:
-        return ParquetChunks(self)
+    def open_chunks(self) -> OpenSourceChunks:
+        return OpenSourceChunks(self)
 
     # -- fetching ------------------------------------------------------------------------
     def _fetch_file(self, info: ParquetFileInfo, final: str) -> None:
@@ -298,64 +298,6 @@ class ParquetSource:
             raise ChunkFormatError(f"{self.describe(number)} holds {len(chunk)} rows, the index says "
                                    f"{self.index.chunks[number].chunk_size}: the file changed since it was indexed")
         return chunk
-
-
-class ParquetChunks:
-    """The row groups one process holds decoded, least recently used first (held in the
-    cache while open, like :class:`litdata_stream.chunks.OpenChunks`)."""
-
-    def __init__(self, source: ReadableChunkSource, keep_open: int = 1) -> None:
-        self.source = source
-        self.keep_open = keep_open
-        self._open: OrderedDict[int, Chunk] = OrderedDict()
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-
-    def get(self, number: int) -> Chunk:
-        if self._pid != os.getpid():
-            self._open, self._lock, self._pid = OrderedDict(), threading.Lock(), os.getpid()
-        chunk = self._open.get(number)
-        if chunk is not None:
-            self._open.move_to_end(number)
-            return chunk
-        source = self.source
-        with self._lock:
-            while len(self._open) >= max(self.keep_open, 1):
-                old, _ = self._open.popitem(last=False)
-                if not source.reads_in_place(old):
-                    source.cache.release(source.local_name(old))
-        in_cache = not source.reads_in_place(number)
-        name = source.local_name(number)
-        if in_cache:
-            source.cache.hold(name)
-        try:
-            source.ensure_local(number)
-            chunk = source.read_chunk(number)
-        except ChunkFormatError:
-            if in_cache:
-                source.cache.release(name)
-                source.cache.discard(name)
-            raise
-        except BaseException:
-            if in_cache:
-                source.cache.release(name)
-            raise
-        with self._lock:
-            self._open[number] = chunk
-        return chunk
-
-    def close(self) -> None:
-        with self._lock:
-            for number in list(self._open):
-                if not self.source.reads_in_place(number):
-                    self.source.cache.release(self.source.local_name(number))
-            self._open.clear()
-
-    def __getstate__(self) -> dict:
-        return {"source": self.source, "keep_open": self.keep_open}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["source"], state["keep_open"])  # type: ignore[misc]
 
 
 def index_parquet_dataset(

@@ -33,8 +33,6 @@ import json
 import mmap
 import os
 import struct
-import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -43,6 +41,7 @@ from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
 from .base import PassThroughDecoder
+from .open_chunks import OpenSourceChunks
 
 #: A group (one chunk of the plan) closes at this many files ...
 FILES_PER_CHUNK = 64
@@ -235,8 +234,8 @@ class RawFilesSource:
         return self.cache.ensure(self.local_name(number), self.index.chunks[number].chunk_bytes,
                                  lambda final: fetch(number, final), wait=wait)
 
-    def open_chunks(self) -> RawChunks:
-        return RawChunks(self)
+    def open_chunks(self) -> OpenSourceChunks:
+        return OpenSourceChunks(self)
 
     # -- fetching ------------------------------------------------------------------------
     def _pool(self, count: int) -> ThreadPoolExecutor:
@@ -310,61 +309,3 @@ class RawFilesSource:
             raise ChunkFormatError(f"the cached copy of {self.describe(number)} holds {len(chunk)} files, "
                                    f"expected {len(group)}")
         return chunk
-
-
-class RawChunks:
-    """The groups one process holds open, least recently used first (held in the cache
-    while open, like :class:`litdata_stream.chunks.OpenChunks`)."""
-
-    def __init__(self, source: RawFilesSource, keep_open: int = 1) -> None:
-        self.source = source
-        self.keep_open = keep_open
-        self._open: OrderedDict[int, PackChunk | FileChunk] = OrderedDict()
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-
-    def get(self, number: int) -> PackChunk | FileChunk:
-        if self._pid != os.getpid():
-            self._open, self._lock, self._pid = OrderedDict(), threading.Lock(), os.getpid()
-        chunk = self._open.get(number)
-        if chunk is not None:
-            self._open.move_to_end(number)
-            return chunk
-        source = self.source
-        with self._lock:
-            while len(self._open) >= max(self.keep_open, 1):
-                old, _ = self._open.popitem(last=False)
-                if not source.reads_in_place(old):
-                    source.cache.release(source.local_name(old))
-        in_cache = not source.reads_in_place(number)
-        name = source.local_name(number)
-        if in_cache:
-            source.cache.hold(name)
-        try:
-            source.ensure_local(number)
-            chunk = source.read_chunk(number)
-        except ChunkFormatError:
-            if in_cache:
-                source.cache.release(name)
-                source.cache.discard(name)
-            raise
-        except BaseException:
-            if in_cache:
-                source.cache.release(name)
-            raise
-        with self._lock:
-            self._open[number] = chunk
-        return chunk
-
-    def close(self) -> None:
-        with self._lock:
-            for number in list(self._open):
-                if not self.source.reads_in_place(number):
-                    self.source.cache.release(self.source.local_name(number))
-            self._open.clear()
-
-    def __getstate__(self) -> dict:
-        return {"source": self.source, "keep_open": self.keep_open}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["source"], state["keep_open"])  # type: ignore[misc]

@@ -33,6 +33,7 @@ from litdata_storage import NotFoundError, Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
 from .base import PassThroughDecoder
+from .open_chunks import OpenSourceChunks
 
 WEBDATASET_LOADER = "WebDataset"
 _HIDDEN_INDEX = ".wds_index.json"
@@ -257,10 +258,8 @@ class WebDatasetSource:
         key, size = self._files[number]
         return self.cache.ensure(key, size, lambda p: self._fetch(key, size, p), wait=wait)
 
-    def open_chunks(self) -> Any:
-        from .parquet import ParquetChunks  # holds any source's chunks open (read_chunk), one per process
-
-        return ParquetChunks(self)
+    def open_chunks(self) -> OpenSourceChunks:
+        return OpenSourceChunks(self)
 
     def read_chunk(self, number: int) -> TarShard:
         key, size = self._files[number]
