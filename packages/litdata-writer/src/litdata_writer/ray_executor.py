@@ -283,7 +283,9 @@ def run_ray_jobs(
                 name=f"litdata-{what}-rank-{job.rank}",
             ).remote(job, counter, baselines[job.rank])
             refs[ref] = job.rank
-        _supervise(ray, refs, counter, progress, what, retries)
+        shown = _supervise(ray, refs, counter, progress, what, retries)
+        final = _final_totals(ray, counter, jobs, baselines, shown)
+        progress.update(final[0] - shown[0], final[1] - shown[1])
         progress.close()
     finally:
         for ref in refs:
@@ -320,7 +322,33 @@ def _wait_placed(ray: Any, group: Any, shape: ClusterShape, progress: Progress, 
         )
 
 
-def _supervise(ray: Any, refs: dict[Any, int], counter: Any, progress: Progress, what: str, retries: int) -> None:
+def _final_totals(
+    ray: Any, counter: Any, jobs: Sequence[Job], baselines: dict[int, tuple[int, int]], shown: tuple[int, int]
+) -> tuple[int, int]:
+    """The counts the last progress line shows once every task has stored its share.
+
+    The actor can miss reports while a node leaves (or be briefly unreachable), so an
+    ``optimize`` run takes the larger of its totals and what the ranks' checkpoints say
+    was stored since the run started: the final line then says what really landed."""
+    from ray.exceptions import RayError
+
+    totals = shown
+    for _ in range(5):
+        try:
+            totals = ray.get(counter.totals.remote(), timeout=5.0)
+            break
+        except (RayError, TimeoutError):
+            time.sleep(0.2)
+    stored = [stored_counts(job.payload) for job in jobs]
+    inputs = sum(s[0] - baselines[job.rank][0] for s, job in zip(stored, jobs))
+    items = sum(s[1] - baselines[job.rank][1] for s, job in zip(stored, jobs))
+    return max(totals[0], shown[0], inputs), max(totals[1], shown[1], items)
+
+
+def _supervise(
+    ray: Any, refs: dict[Any, int], counter: Any, progress: Progress, what: str, retries: int
+) -> tuple[int, int]:
+    """Wait for every task, update the progress line; return the counts it shows."""
     from ray.exceptions import RayError, RayTaskError
 
     shown = (0, 0)
@@ -355,4 +383,4 @@ def _supervise(ray: Any, refs: dict[Any, int], counter: Any, progress: Progress,
             if report is not None:
                 raise failure_from_report(rank, report, what)
         if not pending:
-            return
+            return shown
