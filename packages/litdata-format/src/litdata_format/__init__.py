@@ -7,6 +7,7 @@ processes, no torch requirement (torch and Pillow are used when installed).
 from .checksum import ALGORITHM as CHECKSUM_ALGORITHM
 from .checksum import compute_checksum, crc32_checksum, file_checksum, verify_checksum
 from .chunk import ClassicChunk, encode_chunk, header_size, map_file, open_chunk_bytes, open_chunk_file
+from .chunk_table import ChunkTable
 from .compression import (
     compress,
     decompress,
@@ -89,6 +90,7 @@ __all__ = [
     "ChecksumMismatchError",
     "ChunkFormatError",
     "ChunkInfo",
+    "ChunkTable",
     "ChunkWriter",
     "ClassicChunk",
     "DatasetExistsError",

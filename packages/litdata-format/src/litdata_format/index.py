@@ -14,10 +14,14 @@ import os
 import posixpath
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
+import numpy as np
+
 from .atomic import write_file_atomic
+from .chunk_table import NO_DIM, ChunkTable, chunk_byte_sizes, chunk_dims, chunk_filename, chunk_sizes
 from .encryption import check_declared
 from .errors import IndexFormatError
 
@@ -76,6 +80,67 @@ def _non_negative_int(value: Any, where: str, allow_none: bool = False) -> int |
     return value
 
 
+_PlainFields = tuple[str, int, int, "int | None", "str | None", dict[str, Any]]
+
+
+def _plain_fields(data: Any) -> _PlainFields | None:
+    """The fields of a common entry (plain ``chunk-R-I.bin`` name, non-negative ints, known
+    keys) in one pass, or None for anything else, which ``ChunkInfo._from_dict_checked``
+    then judges.
+
+    Why: an index of 100,000 chunks is parsed by every process that opens a dataset; the
+    checked path formats five error-location strings per entry up front and costs about
+    4 us an entry, this one about 1 us. It accepts nothing the checked path refuses.
+    """
+    if type(data) is not dict:
+        return None
+    get = data.get
+    filename, chunk_size, chunk_bytes = get("filename"), get("chunk_size"), get("chunk_bytes")
+    dim, checksum = get("dim"), get("checksum")
+    if (
+        type(filename) is not str
+        or type(chunk_size) is not int
+        or type(chunk_bytes) is not int
+        or chunk_size < 0
+        or chunk_bytes < 0
+        or (dim is not None and (type(dim) is not int or dim < 0))
+        or (checksum is not None and type(checksum) is not str)
+        or _PLAIN_NAME.fullmatch(filename) is None
+    ):
+        return None
+    extra = _NO_EXTRA if data.keys() <= _CHUNK_KEY_SET else {k: v for k, v in data.items() if k not in _CHUNK_KEY_SET}
+    return filename, chunk_size, chunk_bytes, dim, checksum, extra
+
+
+_NO_EXTRA: dict[str, Any] = {}  # shared by the entries without unknown keys: only read, never changed
+
+
+def _chunk_table(chunks_data: list[Any], source: str) -> ChunkTable:
+    """The parsed ``chunks`` list as a :class:`ChunkTable` (no object per entry kept)."""
+    names: list[str] = []
+    sizes: list[int] = []
+    byte_sizes: list[int] = []
+    dims: list[int | None] = []
+    checksums: list[str | None] = []
+    extras: dict[int, dict[str, Any]] = {}
+    for i, entry in enumerate(chunks_data):
+        fields = _plain_fields(entry)
+        if fields is None:  # the location string is formatted only when the fast parse declines
+            c = ChunkInfo._from_dict_checked(entry, f"{source}: chunks[{i}]")
+            fields = (c.filename, c.chunk_size, c.chunk_bytes, c.dim, c.checksum, c.extra)
+        filename, size, nbytes, dim, checksum, extra = fields
+        names.append(filename)
+        sizes.append(size)
+        byte_sizes.append(nbytes)
+        dims.append(dim)
+        checksums.append(checksum)
+        if extra:
+            extras[i] = extra
+    if len(set(names)) != len(names):
+        raise IndexFormatError(f"{source}: chunks: a chunk filename is listed twice")
+    return ChunkTable(names, sizes, byte_sizes, dims, checksums, extras)
+
+
 @dataclass(slots=True)
 class ChunkInfo:
     """One chunk file: its name, item count, byte size and (for tokens) token count."""
@@ -93,31 +158,11 @@ class ChunkInfo:
 
     @classmethod
     def _from_plain_dict(cls, data: Any) -> ChunkInfo | None:
-        """The common entry (plain ``chunk-R-I.bin`` name, non-negative ints, known keys) in
-        one pass, or None for anything else, which :meth:`_from_dict_checked` then judges.
-
-        Why: an index of 100,000 chunks is parsed by every process that opens a dataset; the
-        checked path formats five error-location strings per entry up front and costs about
-        4 us an entry, this one about 1 us. It accepts nothing the checked path refuses.
-        """
-        if type(data) is not dict:
+        fields = _plain_fields(data)
+        if fields is None:
             return None
-        get = data.get
-        filename, chunk_size, chunk_bytes = get("filename"), get("chunk_size"), get("chunk_bytes")
-        dim, checksum = get("dim"), get("checksum")
-        if (
-            type(filename) is not str
-            or type(chunk_size) is not int
-            or type(chunk_bytes) is not int
-            or chunk_size < 0
-            or chunk_bytes < 0
-            or (dim is not None and (type(dim) is not int or dim < 0))
-            or (checksum is not None and type(checksum) is not str)
-            or _PLAIN_NAME.fullmatch(filename) is None
-        ):
-            return None
-        extra = {} if data.keys() <= _CHUNK_KEY_SET else {k: v for k, v in data.items() if k not in _CHUNK_KEY_SET}
-        return cls(filename, chunk_size, chunk_bytes, dim, checksum, extra)
+        filename, chunk_size, chunk_bytes, dim, checksum, extra = fields
+        return cls(filename, chunk_size, chunk_bytes, dim, checksum, dict(extra))
 
     @classmethod
     def _from_dict_checked(cls, data: Any, where: str) -> ChunkInfo:
@@ -222,14 +267,30 @@ class IndexConfig:
 class Index:
     """A whole ``index.json``: chunks in reading order, the config, and when it was written."""
 
-    chunks: list[ChunkInfo]
+    chunks: Sequence[ChunkInfo]  # a ChunkTable when loaded from JSON; any sequence when built
     config: IndexConfig | None
     updated_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_items(self) -> int:
-        return sum(chunk.chunk_size for chunk in self.chunks)
+        return int(chunk_sizes(self.chunks).sum())
+
+    def chunk_sizes(self) -> np.ndarray:
+        """Items per chunk, in reading order (int64; no entry objects made for a loaded index)."""
+        return chunk_sizes(self.chunks)
+
+    def chunk_byte_sizes(self) -> np.ndarray:
+        """Bytes per chunk file, in reading order (int64)."""
+        return chunk_byte_sizes(self.chunks)
+
+    def chunk_dims(self) -> np.ndarray:
+        """Tokens per chunk (int64), ``NO_DIM`` (-1) where an entry has no ``dim``."""
+        return chunk_dims(self.chunks)
+
+    def chunk_filename(self, number: int) -> str:
+        """Chunk ``number``'s file name (no entry object made for a loaded index)."""
+        return chunk_filename(self.chunks, number)
 
     @classmethod
     def from_dict(cls, data: Any, source: str = INDEX_FILENAME) -> Index:
@@ -237,22 +298,15 @@ class Index:
         if "chunks" not in data:
             raise IndexFormatError(f"{source}: missing required key 'chunks'")
         chunks_data = _check_type(data["chunks"], (list,), f"{source}: chunks")
-        # The location string of an entry is formatted only when the fast parse declines it.
-        plain = ChunkInfo._from_plain_dict
-        chunks = [
-            plain(c) or ChunkInfo._from_dict_checked(c, f"{source}: chunks[{i}]") for i, c in enumerate(chunks_data)
-        ]
+        chunks = _chunk_table(chunks_data, source)
         config_data = data.get("config")
         config = None if config_data is None else IndexConfig.from_dict(config_data, f"{source}: config")
-        if config is None and chunks:
+        if config is None and len(chunks):
             raise IndexFormatError(f"{source}: config: missing, but the index lists chunks")
         if config is not None and config.item_loader == "TokensLoader":
-            for i, chunk in enumerate(chunks):
-                if chunk.dim is None:
-                    raise IndexFormatError(f"{source}: chunks[{i}].dim: required for a TokensLoader dataset")
-        names = [c.filename for c in chunks]
-        if len(set(names)) != len(names):
-            raise IndexFormatError(f"{source}: chunks: a chunk filename is listed twice")
+            missing = np.flatnonzero(chunks.dims == NO_DIM)
+            if len(missing):
+                raise IndexFormatError(f"{source}: chunks[{missing[0]}].dim: required for a TokensLoader dataset")
         updated_at = data.get("updated_at")
         if updated_at is not None and not isinstance(updated_at, str):
             updated_at = str(updated_at)

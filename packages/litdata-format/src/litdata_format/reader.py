@@ -61,12 +61,12 @@ class DatasetReader:
             assert config is not None
             self.block_size = block_size
             self._dtype = token_dtype(config.data_format)
-            counts = [blocks_in_chunk(c.dim or 0, block_size) for c in self.index.chunks]
+            counts = [blocks_in_chunk(max(int(d), 0), block_size) for d in self.index.chunk_dims()]
         else:
             self._decoder = None if config is None else ItemDecoder(
                 config.data_format, config.data_spec, allow_pickle=allow_pickle, registry=registry
             )
-            counts = [c.chunk_size for c in self.index.chunks]
+            counts = self.index.chunk_sizes().tolist()
         self._ends = list(accumulate(counts))
         self._per_sample = config is not None and sample_compressed(config.extra)
 

@@ -34,6 +34,7 @@ from .cache import DEFAULT_MAX_CACHE_BYTES, default_cache_root
 from .cache_budget import resolve_max_cache_size
 from .chunks import Prefetcher
 from .env import WorkerEnv
+from .heap import release_free_heap
 from .inert_options import check_batch_decode, check_num_canonical_nodes, check_window_direct_io
 from .item_loaders import resolve_item_loader
 from .plan import RankPlan, Segment
@@ -54,7 +55,7 @@ from .transforms import resolve_transform
 DEFAULT_BLOCK_CHUNKS = 8
 
 
-def _chunk_offsets(chunk_sizes: list[int]) -> np.ndarray:
+def _chunk_offsets(chunk_sizes: Sequence[int] | np.ndarray) -> np.ndarray:
     """Global index of each chunk's first item."""
     offsets = np.zeros(len(chunk_sizes) + 1, dtype=np.int64)
     np.cumsum(np.asarray(chunk_sizes, dtype=np.int64), out=offsets[1:])
@@ -200,18 +201,18 @@ class StreamingDataset(LoaderSteered, IterableDataset):
                     f"{self.input_dir} is a token dataset: pass item_loader=TokensLoader(block_size=...)"
                 )
             self._dtype = token_dtype(config.data_format)
-            sizes = [(c.dim or 0) // item_loader.block_size for c in self.source.index.chunks]
+            sizes = np.maximum(self.source.index.chunk_dims(), 0) // item_loader.block_size
         elif hasattr(self.source, "item_decoder"):  # a foreign format: its chunks hand out finished items
             if item_loader is not None:
                 raise ValueError(f"{self.input_dir} is a {self.source.kind} dataset: item_loader does not apply")
             self._decoder = self.source.item_decoder
-            sizes = [c.chunk_size for c in self.source.index.chunks]
+            sizes = self.source.index.chunk_sizes()
         else:
             if item_loader is not None:
                 raise ValueError(f"{self.input_dir} is not a token dataset (its item loader is {config.item_loader})")
             self._decoder = ItemDecoder(config.data_format, config.data_spec, allow_pickle=allow_pickle,
                                         registry=serializer_registry(serializers))
-            sizes = [c.chunk_size for c in self.source.index.chunks]
+            sizes = self.source.index.chunk_sizes()
         self._per_sample = sample_compressed(config.extra)
         self._sample_encryption = self.source.sample_encryption
         self._offsets = _chunk_offsets(sizes)
@@ -220,8 +221,8 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         if self.subsample != 1.0:
             self._selection = self._selection.resample(self.subsample, self.seed)
         self._chunks = open_chunks(self.source)
-        chunks = self.source.index.chunks
-        self._mean_chunk_bytes = sum(c.chunk_bytes for c in chunks) / max(len(chunks), 1)
+        chunk_bytes = self.source.index.chunk_byte_sizes()
+        self._mean_chunk_bytes = float(chunk_bytes.sum()) / max(len(chunk_bytes), 1)
         self._block_warned = False
         self._init_steering()
 
@@ -430,6 +431,7 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         steering = self._start_iteration()
         plan = self.rank_plan(steering)
         batches = plan.worker_batches(worker.num_workers, worker.worker_id, steering.first_batch)
+        release_free_heap()  # what planning allocated and freed (O(chunks) arrays), before reading
         return self.stream((plan.batch(j) for j in batches), plan.chunk_stream(batches),
                            keep_open=plan.order.window_chunks)
 

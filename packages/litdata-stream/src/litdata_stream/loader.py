@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from .collate import BatchFastPath, WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
+from .heap import release_free_heap
 from .ipc import read_results_into_reused_buffer, widen_result_pipe
 from .litdata_state import from_litdata_state, is_litdata_state
 from .loader_args import apply_drop_last, positional_arguments
@@ -178,6 +179,8 @@ class StreamingDataLoader(DataLoader):
         context = self.multiprocessing_context
         start_method = context.get_start_method() if context else mp.get_start_method()
         fast_path = self._fast_path  # the one WorkerCollate and WorkerSetup carry
+        if self.num_workers > 0 and start_method == "fork":
+            release_free_heap()  # or every worker maps (and counts) the parent's free heap pages
         with fast_path.epoch(self.num_workers, start_method) as arena:  # the workers start (fork) here
             iterator = super().__iter__()
         widen_result_pipe(iterator)

@@ -166,6 +166,11 @@ def subset_positions(indices: Sequence[int] | slice | np.ndarray, size: int) -> 
     return array
 
 
+def _zeros(n: int) -> np.ndarray:
+    """``n`` int64 zeros that take no memory (a read-only broadcast of one value)."""
+    return np.broadcast_to(np.int64(0), (n,))
+
+
 @dataclass
 class Selection:
     """The items a dataset uses, grouped in parts (see the module docstring)."""
@@ -179,12 +184,17 @@ class Selection:
     explicit: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Columns nobody changes in place; the defaults are one shared zero (no memory per
+        # part): a dataset of 100,000 chunks is planned in every process of a loader.
         n = len(self.chunk)
-        self.draw = np.zeros(n, np.int64) if self.draw is None else np.asarray(self.draw, np.int64)
-        self.offset = np.zeros(n, np.int64) if self.offset is None else np.asarray(self.offset, np.int64)
-        counts = self.picks.copy()
-        for part, items in self.explicit.items():
-            counts[part] = len(items)
+        self.draw = _zeros(n) if self.draw is None else np.asarray(self.draw, np.int64)
+        self.offset = _zeros(n) if self.offset is None else np.asarray(self.offset, np.int64)
+        if self.explicit:
+            counts = self.picks.copy()
+            for part, items in self.explicit.items():
+                counts[part] = len(items)
+        else:
+            counts = self.picks
         self.counts = counts
         self.ranged = self.picks == self.stop - self.start
         for part in self.explicit:
@@ -200,7 +210,9 @@ class Selection:
         """Every item of every non-empty chunk."""
         sizes = np.asarray(chunk_sizes, dtype=np.int64)
         used = np.flatnonzero(sizes > 0)
-        return cls(used.astype(np.int64), np.zeros(len(used), np.int64), sizes[used], sizes[used].copy())
+        stop = sizes[used]
+        stop.flags.writeable = False
+        return cls(used.astype(np.int64), _zeros(len(used)), stop, stop)
 
     @classmethod
     def concat(cls, selections: Sequence[Selection]) -> Selection:

@@ -97,14 +97,14 @@ class DatasetSource:
 
     def local_name(self, number: int) -> str:
         """The local file name of chunk ``number`` (without any compression suffix)."""
-        return decompressed_filename(self.index.chunks[number].filename)
+        return decompressed_filename(self.index.chunk_filename(number))
 
     def reads_in_place(self, number: int) -> bool:
-        return self._in_place and not is_compressed_filename(self.index.chunks[number].filename)
+        return self._in_place and not is_compressed_filename(self.index.chunk_filename(number))
 
     def local_path(self, number: int) -> str:
         if self.reads_in_place(number):
-            path = self.store.local_file(self.index.chunks[number].filename)
+            path = self.store.local_file(self.index.chunk_filename(number))
             assert path is not None  # reads_in_place: the store is a plain local folder
             return path
         return self.cache.path(self.local_name(number))

@@ -183,7 +183,7 @@ def merge_and_publish(store: Store, partials: dict[int, Index], old_index: Index
                 _delete_new(store, parts)
                 raise mismatch_error(store.url(), differences)
         merged = Index(
-            chunks=old_index.chunks + new.chunks,
+            chunks=[*old_index.chunks, *new.chunks],
             config=old_index.config or new.config,
             extra=dict(old_index.extra),
         )
