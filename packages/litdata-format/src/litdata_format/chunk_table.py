@@ -16,6 +16,7 @@ the epoch plan) takes the numpy array instead and makes no entries.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
@@ -50,7 +51,7 @@ class ChunkTable(Sequence["ChunkInfo"]):
         self._dims = _column(NO_DIM if d is None else d for d in dims)
         if len(self._dims) and (self._dims == NO_DIM).all():  # no entry has a dim: one value for all
             self._dims = np.broadcast_to(np.int64(NO_DIM), self._dims.shape)
-        self._checksums = StringColumn([None] * len(names) if checksums is None else checksums)
+        self._checksums = checksum_column([None] * len(names) if checksums is None else checksums)
         self._extras = {i: e for i, e in (extras or {}).items() if e}
         self._made: dict[int, ChunkInfo] = {}  # entries handed out (and maybe changed since)
         lengths = {len(self._names), len(self._sizes), len(self._bytes), len(self._dims), len(self._checksums)}
@@ -181,6 +182,30 @@ class StringColumn:
             return None
         start = int(self._ends[i - 1]) if i else 0
         return self._data[start:int(self._ends[i])].decode()
+
+
+class Crc32Column:
+    """Checksums that are all ``crc32:`` and eight lowercase hex digits (what our writer
+    and LitData write), as one uint32 each."""
+
+    __slots__ = ("_values",)
+    PATTERN = re.compile(r"crc32:[0-9a-f]{8}")
+
+    def __init__(self, values: Sequence[str]) -> None:
+        self._values = np.fromiter((int(v[6:], 16) for v in values), dtype=np.uint32, count=len(values))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, i: int) -> str:
+        return f"crc32:{int(self._values[i]):08x}"
+
+
+def checksum_column(values: Sequence[str | None]) -> StringColumn | Crc32Column:
+    match = Crc32Column.PATTERN.fullmatch
+    if all(v is not None and match(v) for v in values):
+        return Crc32Column(values)  # type: ignore[arg-type]  # no None among them
+    return StringColumn(values)
 
 
 def _column(values: Iterable[int]) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -158,19 +159,23 @@ def _collate_tensors(batch: list[torch.Tensor], *, collate_fn_map: Any = None) -
 def _collate_map() -> dict:
     mapping = default_collate_map()
     mapping[torch.Tensor] = _collate_tensors
-    try:
-        from PIL import Image
-    except ImportError:
-        return mapping
-    mapping[Image.Image] = _collate_pil
     return mapping
 
 
 _MAP = _collate_map()
 
 
+def _add_pil_when_imported() -> None:
+    """Collate PIL images once PIL is imported: an image item cannot exist before that, and
+    importing Pillow up front would cost every process of a loader its memory for nothing."""
+    image = sys.modules.get("PIL.Image")
+    if image is not None and image.Image not in _MAP:
+        _MAP[image.Image] = _collate_pil
+
+
 def default_collate(batch: list[Any]) -> Any:
     """Collate a batch of items as torch does, turning PIL images into tensors."""
+    _add_pil_when_imported()
     return collate_with_map(batch, _MAP)
 
 

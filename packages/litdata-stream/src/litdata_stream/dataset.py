@@ -215,7 +215,8 @@ class StreamingDataset(LoaderSteered, IterableDataset):
             sizes = self.source.index.chunk_sizes()
         self._per_sample = sample_compressed(config.extra)
         self._sample_encryption = self.source.sample_encryption
-        self._offsets = _chunk_offsets(sizes)
+        self._chunk_items = sizes  # the offsets of ds[i] are made from them when first needed
+        self._offsets_made: np.ndarray | None = None
         self._selection = Selection.full(sizes)
         self.subsample = check_subsample(subsample)
         if self.subsample != 1.0:
@@ -225,6 +226,14 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         self._mean_chunk_bytes = float(chunk_bytes.sum()) / max(len(chunk_bytes), 1)
         self._block_warned = False
         self._init_steering()
+
+    @property
+    def _offsets(self) -> np.ndarray:
+        """Global index of each chunk's first item (made on the first ``ds[i]``: a worker
+        that only streams never needs this O(chunks) array)."""
+        if self._offsets_made is None:
+            self._offsets_made = _chunk_offsets(self._chunk_items)
+        return self._offsets_made
 
     def _open_source(self, input_dir: str | os.PathLike[str], **options: Any) -> Any:
         """The source reading ``input_dir`` (a subclass may build its own, e.g. raw files)."""

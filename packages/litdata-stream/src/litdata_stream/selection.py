@@ -210,8 +210,10 @@ class Selection:
         """Every item of every non-empty chunk."""
         sizes = np.asarray(chunk_sizes, dtype=np.int64)
         used = np.flatnonzero(sizes > 0)
-        stop = sizes[used]
-        stop.flags.writeable = False
+        stop = sizes if len(used) == len(sizes) else sizes[used]  # a loaded index's column, not a copy
+        if stop.flags.writeable:
+            stop = stop.copy()
+            stop.flags.writeable = False
         return cls(used.astype(np.int64), _zeros(len(used)), stop, stop)
 
     @classmethod
