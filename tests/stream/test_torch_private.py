@@ -26,6 +26,7 @@ from litdata_stream.torch_private import (
     collate_with_map,
     default_collate_map,
     end_worker_threads,
+    forget_persistent_iterator,
     has_worker_processes,
     index_queues,
     multiprocessing_iterator_class,
@@ -37,6 +38,7 @@ from litdata_stream.torch_private import (
     share_fd,
     shutdown_workers,
     torch_version,
+    worker_processes,
     worker_result_queue,
 )
 
@@ -133,7 +135,35 @@ def test_shutdown_workers_stops_the_worker_processes(with_workers):
     assert _worker_pids_since(before) == set()
 
 
+def test_worker_processes_are_the_iterators_live_workers_by_id(with_workers):
+    iterator, before = with_workers
+    require(iterator, "_workers")
+    workers = worker_processes(iterator)
+    assert len(workers) == 2 and {w.pid for w in workers} == _worker_pids_since(before)
+    assert all(w.is_alive() for w in workers)
+    end_worker_threads(iterator)
+
+
+def test_forgetting_the_persistent_iterator_makes_the_next_epoch_fork_new_workers():
+    before = {p.pid for p in mp.active_children()}
+    loader = DataLoader(Numbers(), batch_size=2, num_workers=1, persistent_workers=True, multiprocessing_context=FORK)
+    first = iter(loader)
+    require(loader, "_iterator")
+    assert loader._iterator is first
+    old = _worker_pids_since(before)
+    end_worker_threads(first)
+    forget_persistent_iterator(loader)
+    second = iter(loader)
+    try:
+        assert second is not first and [b.tolist() for b in second] == [[i, i + 1] for i in range(0, 16, 2)]
+        assert len(_worker_pids_since(before)) == 1 and _worker_pids_since(before) != old
+    finally:
+        end_worker_threads(second)
+    forget_persistent_iterator(DataLoader(Numbers()))  # not persistent: nothing to forget
+
+
 def test_an_iterator_without_workers_legitimately_has_none_of_it(without_workers):
+    assert worker_processes(without_workers) == []
     assert worker_result_queue(without_workers) is None
     assert index_queues(without_workers) == []
     shutdown_workers(without_workers)

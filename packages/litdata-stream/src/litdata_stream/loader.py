@@ -10,6 +10,7 @@ uninterrupted run would have yielded, for any ``num_workers``.
 from __future__ import annotations
 
 import multiprocessing as mp
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +24,8 @@ from .litdata_state import from_litdata_state, is_litdata_state
 from .loader_args import apply_drop_last, positional_arguments
 from .profiler import CProfiler, Profiler, TracedCollate
 from .steering import SteeringChannel
-from .torch_private import end_worker_threads
+from .torch_private import end_worker_threads, forget_persistent_iterator, worker_processes
+from .worker_start import ATTEMPTS, START_TIMEOUT_ENV, WorkerStarts, kill_workers, start_timeout
 from .workers import WorkerSetup
 
 STATE_VERSION = 2
@@ -144,6 +146,7 @@ class StreamingDataLoader(DataLoader):
         self._started = False
         self._finished = False
         self._restored: dict[str, Any] | None = None
+        self._started_iterator: Any = None
         if self.persistent_workers and num_workers > 0:  # workers that outlive an epoch read its steering here
             dataset.attach_channel(SteeringChannel(self.multiprocessing_context))
 
@@ -182,7 +185,7 @@ class StreamingDataLoader(DataLoader):
         if self.num_workers > 0 and start_method == "fork":
             release_free_heap()  # or every worker maps (and counts) the parent's free heap pages
         with fast_path.epoch(self.num_workers, start_method) as arena:  # the workers start (fork) here
-            iterator = super().__iter__()
+            iterator = self._start_workers(start_method)
         widen_result_pipe(iterator)
         read_results_into_reused_buffer(iterator)
         profiler = self._profiler
@@ -208,6 +211,33 @@ class StreamingDataLoader(DataLoader):
                 self._cprofiler.end_epoch()
             if not self.persistent_workers:  # persistent workers stay for the next epoch
                 _end_worker_threads(iterator)
+
+    def _start_workers(self, start_method: str) -> Any:
+        """torch's iterator for this epoch, its forked workers all started (see
+        :mod:`litdata_stream.worker_start`): a worker stuck in its fork is replaced."""
+        setup: WorkerSetup = self.worker_init_fn  # type: ignore[assignment]  # set in __init__
+        for attempt in range(1, ATTEMPTS + 1):
+            watch = self.num_workers > 0 and start_method == "fork"
+            setup.starts = starts = WorkerStarts(self.num_workers) if watch else None
+            iterator = super().__iter__()
+            if starts is None or iterator is self._started_iterator:  # persistent workers started earlier
+                break
+            workers = worker_processes(iterator)
+            timeout = start_timeout()
+            stuck = starts.wait(workers, timeout)
+            if not stuck:
+                break
+            _end_worker_threads(iterator)  # torch stops (and at last terminates) every worker
+            kill_workers(workers, stuck)
+            forget_persistent_iterator(self)
+            what = f"DataLoader worker(s) {stuck} did not start within {timeout:g}s ({START_TIMEOUT_ENV})"
+            if attempt == ATTEMPTS:
+                raise RuntimeError(f"{what}, {ATTEMPTS} times in a row: a forked worker is stuck before running "
+                                   "any Python code. Try multiprocessing_context='forkserver' or 'spawn'.")
+            warnings.warn(f"{what}: stuck in the fork (a CPython bug, gh-112275, fixed in 3.11.10 and 3.12.6); "
+                          "forking the epoch's workers again", RuntimeWarning, stacklevel=3)
+        self._started_iterator = iterator
+        return iterator
 
     def __len__(self) -> int:
         if self._whole_batches:  # torch would count the samples of len(dataset)

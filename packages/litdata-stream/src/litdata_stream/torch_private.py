@@ -43,6 +43,8 @@ PRIVATE_NAMES = (
     "_worker_result_queue",
     "_index_queues",
     "_shutdown_workers",
+    "_workers",
+    "_iterator",
     "_reader",
     "_recv_bytes",
     "_thread",
@@ -118,6 +120,27 @@ def index_queues(iterator: object) -> list[Queue]:
     if not has_worker_processes(iterator):
         return []
     return list(_required(iterator, "_index_queues", TORCH_ITERATOR))
+
+
+def worker_processes(iterator: object) -> list[Any]:
+    """The worker processes of ``iterator`` (``multiprocessing`` Process objects, by worker
+    id); [] without workers.
+
+    ``_MultiProcessingDataLoaderIter._workers`` (torch 1.2 and later, 2.13 checked): the
+    loader kills workers that never started (see :mod:`litdata_stream.worker_start`)."""
+    if not has_worker_processes(iterator):
+        return []
+    return list(_required(iterator, "_workers", TORCH_ITERATOR))
+
+
+def forget_persistent_iterator(loader: object) -> None:
+    """Make a ``persistent_workers`` DataLoader start new workers on its next ``iter()``.
+
+    ``DataLoader._iterator`` (torch 1.7 and later, 2.13 checked) holds the iterator whose
+    workers persist; the loader drops it after shutting down workers that never started."""
+    if getattr(loader, "persistent_workers", False):
+        _required(loader, "_iterator", "torch's DataLoader")
+        loader._iterator = None  # type: ignore[attr-defined]
 
 
 def shutdown_workers(iterator: object) -> None:

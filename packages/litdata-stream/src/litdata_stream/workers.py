@@ -20,6 +20,7 @@ import platform
 from collections.abc import Callable
 
 from .collate import BatchFastPath
+from .worker_start import WorkerStarts
 
 #: Freed heap memory a worker keeps for the next samples instead of returning it.
 KEEP_FREE_BYTES = 64 * 1024 * 1024
@@ -57,9 +58,13 @@ class WorkerSetup:
     def __init__(self, fast_path: BatchFastPath | None, *then: Callable[[int], object] | None) -> None:
         self.fast_path = fast_path
         self.then = [fn for fn in then if fn is not None]
+        #: Set by the loader before it forks an epoch's workers (see :mod:`.worker_start`).
+        self.starts: WorkerStarts | None = None
 
     def __call__(self, worker_id: int) -> None:
         global TUNED
+        if self.starts is not None:
+            self.starts.mark(worker_id)
         TUNED = tune_malloc_for_samples()
         if self.fast_path is not None:
             self.fast_path.attach_worker(worker_id)
