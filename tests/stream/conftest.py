@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,18 @@ def squares(tmp_path):
     path = tmp_path / "squares"
     write_dataset(path, [(i, i**2) for i in range(200)], chunk_size=16)
     return str(path)
+
+
+def files_size(folder, pattern: str) -> int:
+    """Bytes of the files under ``folder`` matching ``pattern`` now; a file the cache
+    evicts while the folder is listed counts as gone."""
+    total = 0
+    for path in Path(folder).rglob(pattern):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def cache_size(folder) -> int:

@@ -27,6 +27,8 @@ from litdata_stream import (  # noqa: E402
 from litdata_stream.sources import parquet as parquet_source  # noqa: E402
 from litdata_stream.sources.parquet import index_parquet_dataset, split_parquet_url  # noqa: E402
 
+from .conftest import files_size  # noqa: E402
+
 ROWS = [(0, 70), (70, 55), (125, 45)]  # (first id, rows) of each file
 N = sum(n for _, n in ROWS)
 
@@ -305,7 +307,7 @@ def test_remote_big_file_read_by_row_group_within_cache_budget(request, backend_
     seen = []
     for item in StreamingDataLoader(ds, batch_size=4, num_workers=0):
         seen += item["id"].tolist()
-        total = sum(p.stat().st_size for p in cache.rglob("*.arrow"))
+        total = files_size(cache, "*.arrow")
         assert total <= budget
     assert sorted(seen) == list(range(160))
     forked = StreamingDataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context="fork")

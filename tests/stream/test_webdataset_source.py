@@ -18,6 +18,8 @@ from litdata_format import ChunkFormatError
 from litdata_stream import StreamingDataLoader, StreamingDataset
 from litdata_stream.sources.webdataset import expand_braces, split_member
 
+from .conftest import files_size
+
 VECTORS = Path(__file__).parent / "foreign_vectors" / "wds"
 EXPECTED = json.loads((VECTORS / "expected.json").read_text())
 KEYS = [s["__key__"] for s in EXPECTED]
@@ -165,5 +167,5 @@ def test_remote_shards_stay_within_the_cache_budget(s3_server, tmp_path):
     seen = []
     for batch in StreamingDataLoader(ds, batch_size=3, num_workers=0):
         seen += list(batch)
-        assert sum(p.stat().st_size for p in cache.rglob("shard-*.tar")) <= budget
+        assert files_size(cache, "shard-*.tar") <= budget
     assert seen == KEYS  # shards evicted after indexing are fetched again when read
