@@ -1,9 +1,11 @@
 """Benchmark: what executor="ray" costs over local worker processes, on one machine.
 
     python benchmarks/ray_overhead.py [--images 3000] [--repeats 3]
+    python benchmarks/ray_overhead.py --set writer --images 8000   # the writer benchmark's JPEGs
 
-Converts small synthetic JPEGs (``synthetic_photo``, 160x120, generated once into
-``.benchmarks/ray_overhead/images``) with ``optimize()`` twice: ``num_workers=2`` local
+Converts synthetic JPEGs (``synthetic_photo``; ``--set small``: 160x120, generated once into
+``.benchmarks/ray_overhead/images``; ``--set writer``: the 560x420 set of
+``benchmarks/writer_jpeg.py``, about 60 KB each) with ``optimize()`` twice: ``num_workers=2`` local
 processes, and ``executor="ray"`` on a ``ray.cluster_utils.Cluster`` of two 1-CPU worker
 nodes (``num_nodes=2, num_workers=1``), i.e. the same two writer ranks on the same two
 cores. ``fn`` returns ``Image.open(path)`` (stored as the file's bytes), so the run is
@@ -58,6 +60,7 @@ def timed(run: object, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--set", choices=("small", "writer"), default="small", help="which JPEGs (default small)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -67,7 +70,12 @@ def main() -> None:
     from litdata_writer import optimize
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    paths = images(args.images)
+    if args.set == "writer":
+        from writer_jpeg import ensure_images
+
+        paths = ensure_images(args.images)
+    else:
+        paths = images(args.images)
     size = sum(os.path.getsize(p) for p in paths) / len(paths)
     print(f"{len(paths)} JPEGs, {size / 1024:.1f} KB each on average")
     common = {"chunk_bytes": "16MB", "verbose": False, "reorder_files": False}

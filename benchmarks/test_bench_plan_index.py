@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from litdata_format import Index
-from litdata_stream.plan import RankPlan, Segment
+from litdata_stream.epoch_plan import RankPlan, Segment
 from litdata_stream.selection import Selection
 from litdata_stream.shuffle import epoch_order
 

@@ -56,7 +56,7 @@ def page_cache(args):
 def _keep_freed_memory():
     """What our loader's workers do: glibc's malloc keeps freed memory instead of returning
     it to the kernel after every image (imports torch, which costs no decode time)."""
-    from litdata_stream.workers import tune_malloc_for_samples
+    from litdata_stream.worker_setup import tune_malloc_for_samples
 
     assert tune_malloc_for_samples(), "malloc tuning needs Linux with glibc"
 

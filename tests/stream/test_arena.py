@@ -136,7 +136,7 @@ def test_the_fast_path_holds_an_epoch_arena_only_while_its_workers_start_and_nev
     import pickle
 
     from litdata_stream.collate import BatchFastPath, WorkerCollate, default_collate
-    from litdata_stream.workers import WorkerSetup
+    from litdata_stream.worker_setup import WorkerSetup
 
     fast_path = BatchFastPath()
     with fast_path.epoch(2, "spawn") as arena:

@@ -196,9 +196,9 @@ class _ReportsWorkerSetup(StreamingDataset):
     def __getitem__(self, index):
         from torch.utils.data import get_worker_info
 
-        from litdata_stream import workers
+        from litdata_stream import worker_setup
 
-        return {"tuned": workers.TUNED, "worker": get_worker_info().id, "seen": os.environ.get("_SEEN_INIT", "")}
+        return {"tuned": worker_setup.TUNED, "worker": get_worker_info().id, "seen": os.environ.get("_SEEN_INIT", "")}
 
 
 def _mark_init(worker_id):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from litdata_stream.plan import RankPlan, Segment
+from litdata_stream.epoch_plan import RankPlan, Segment
 from litdata_stream.selection import Selection
 from litdata_stream.shuffle import BlockShuffle, ChunkShuffle, epoch_order
 

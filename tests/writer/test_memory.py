@@ -26,7 +26,7 @@ def test_generator_of_300mb_keeps_worker_memory_flat(tmp_path, monkeypatch):
 
 def test_inputs_are_not_copied_whole_into_each_worker():
     """Each rank's job holds its own tasks only (what spawn pickles, and fork never touches)."""
-    from litdata_writer.plan import make_plan
+    from litdata_writer.rank_tasks import make_plan
 
     plan = make_plan(
         list(range(1000)), num_workers=4, num_nodes=1, batch_size=None, fast_dev_run=False, reorder_files=True

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from litdata_format import Index, read_dataset
-from litdata_writer.nodes import node_info
+from litdata_writer.node_env import node_info
 
 from .helpers import keys, read_back
 

@@ -50,7 +50,17 @@ def chunk_header(items: Sequence[bytes | memoryview]) -> bytes:
 
 
 def encode_chunk(items: Sequence[bytes | memoryview]) -> bytes:
-    """Concatenate encoded items into one chunk file's bytes."""
+    """Concatenate encoded items into one chunk file's bytes.
+
+    Args:
+        items: The encoded items, in the order they will be numbered.
+
+    Returns:
+        The header (count and offsets) followed by the items.
+
+    Raises:
+        ValueError: The chunk would reach 4 GiB, past what 32-bit offsets address.
+    """
     return b"".join([chunk_header(items), *items])
 
 
@@ -59,15 +69,26 @@ class Chunk(Protocol):
 
     name: str
 
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """The number of items in the chunk."""
 
-    def item(self, index: int) -> memoryview: ...
+    def item(self, index: int) -> memoryview:
+        """The bytes of item ``index`` (0-based within the chunk); IndexError when out of range."""
 
 
 class ClassicChunk:
     """Random access to the items of a classic-layout chunk held in ``data``."""
 
     def __init__(self, data: bytes | bytearray | memoryview | mmap.mmap, name: str) -> None:
+        """Check the header of ``data`` and prepare to read its items.
+
+        Args:
+            data: The whole chunk file (bytes or a memory map); item views point into it.
+            name: The chunk's name, used in error messages.
+
+        Raises:
+            ChunkFormatError: The header is truncated or its offsets are inconsistent.
+        """
         self.name = name
         self._data = memoryview(data)
         size = len(self._data)
@@ -102,6 +123,13 @@ class ClassicChunk:
         return self._count
 
     def item(self, index: int) -> memoryview:
+        """A zero-copy view of item ``index``'s bytes inside the chunk.
+
+        The view is only valid while the chunk's buffer is open; decoders copy what they keep.
+
+        Raises:
+            IndexError: ``index`` is not in ``range(len(self))``.
+        """
         if not 0 <= index < self._count:
             raise IndexError(f"item {index} is out of range for chunk {self.name} of {self._count} items")
         return self._data[self._offsets[index] : self._offsets[index + 1]]
@@ -112,6 +140,13 @@ def open_chunk_bytes(data: bytes | bytearray | memoryview | mmap.mmap, name: str
 
     The layout is decided by the magic bytes, never by the index: LitData 0.2.76 writes
     classic chunks for small items even when its index says the chunks are framed.
+
+    Args:
+        data: The chunk's bytes, already decompressed and decrypted at the chunk level.
+        name: The chunk's name, for error messages.
+
+    Returns:
+        An object with ``len()`` and ``item(i)`` over the chunk's items.
     """
     if is_framed(memoryview(data)[:8]):
         return FramedChunk(data, name)
@@ -130,7 +165,19 @@ def map_file(path: str | os.PathLike[str]) -> mmap.mmap | bytes:
 def open_chunk_file(
     path: str | os.PathLike[str], name: str | None = None, checksum: str | None = None
 ) -> ClassicChunk | FramedChunk:
-    """Memory-map a decompressed chunk file and open it; verify ``checksum`` when given."""
+    """Memory-map a decompressed chunk file and open it; verify ``checksum`` when given.
+
+    Args:
+        path: The chunk file (not a whole-chunk ``.zstd.bin`` file: decompress those first).
+        name: The name used in error messages; the path by default.
+        checksum: The index's ``checksum`` entry (``"crc32:..."``) to check the file against.
+
+    Returns:
+        The opened chunk (see :func:`open_chunk_bytes`).
+
+    Raises:
+        ChecksumMismatchError: The file does not match ``checksum``.
+    """
     name = name or os.fspath(path)
     data = map_file(path)
     if checksum is not None:

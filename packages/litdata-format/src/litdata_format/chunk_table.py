@@ -32,6 +32,14 @@ class ChunkTable(Sequence["ChunkInfo"]):
     """Chunk entries in reading order: names, item counts, byte sizes, token counts.
 
     Rare fields (``checksum``, unknown keys) are kept per entry only where present.
+
+    Args:
+        names: Each chunk's file name.
+        sizes: Each chunk's item count.
+        byte_sizes: Each chunk's size in bytes, as the index records it.
+        dims: Each chunk's token count, or None for datasets that are not token datasets.
+        checksums: Each chunk's checksum string or None; no checksums by default.
+        extras: Unknown index keys of some entries, by position, kept so a dump loses nothing.
     """
 
     __slots__ = ("_names", "_sizes", "_bytes", "_dims", "_checksums", "_extras", "_made")
@@ -60,6 +68,11 @@ class ChunkTable(Sequence["ChunkInfo"]):
 
     @classmethod
     def from_infos(cls, infos: Iterable[ChunkInfo]) -> ChunkTable:
+        """Build a table from :class:`ChunkInfo` objects (the inverse of iterating a table).
+
+        Args:
+            infos: The entries in reading order.
+        """
         infos = list(infos)
         return cls(
             [c.filename for c in infos], [c.chunk_size for c in infos], [c.chunk_bytes for c in infos],
@@ -105,6 +118,7 @@ class ChunkTable(Sequence["ChunkInfo"]):
         return changed
 
     def filenames(self) -> list[str]:
+        """Every entry's file name, in reading order."""
         return [self.filename(i) for i in range(len(self))]
 
     # -- Sequence ------------------------------------------------------------------------
@@ -116,6 +130,7 @@ class ChunkTable(Sequence["ChunkInfo"]):
     @overload
     def __getitem__(self, i: slice) -> list[ChunkInfo]: ...
     def __getitem__(self, i: int | slice) -> ChunkInfo | list[ChunkInfo]:
+        """Entry ``i`` (negative counts from the end), or a list of entries for a slice."""
         if isinstance(i, slice):
             return [self._entry(k) for k in range(*i.indices(len(self)))]
         return self._entry(self._position(i))
@@ -202,6 +217,7 @@ class Crc32Column:
 
 
 def checksum_column(values: Sequence[str | None]) -> StringColumn | Crc32Column:
+    """Store checksums compactly: as uint32 when all are ``crc32:`` strings, else as strings."""
     match = Crc32Column.PATTERN.fullmatch
     if all(v is not None and match(v) for v in values):
         return Crc32Column(values)  # type: ignore[arg-type]  # no None among them
@@ -222,6 +238,7 @@ def chunk_sizes(chunks: Sequence[ChunkInfo]) -> np.ndarray:
 
 
 def chunk_byte_sizes(chunks: Sequence[ChunkInfo]) -> np.ndarray:
+    """Bytes per chunk of any chunk sequence (a table's column, or counted from a list)."""
     if isinstance(chunks, ChunkTable):
         return chunks.byte_sizes
     return np.fromiter((c.chunk_bytes for c in chunks), dtype=np.int64, count=len(chunks))

@@ -52,6 +52,7 @@ def decompressed_filename(filename: str) -> str:
 
 
 def is_compressed_filename(filename: str) -> bool:
+    """Whether ``filename`` is a whole-chunk compressed name such as ``chunk-0-0.zstd.bin``."""
     return _COMPRESSED_NAME.search(filename) is not None
 
 

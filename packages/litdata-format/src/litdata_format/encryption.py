@@ -113,10 +113,26 @@ class Encryption(ABC):
         """The name recorded in ``index.json`` (``"fernet"``, ``"rsa"``)."""
 
     @abstractmethod
-    def encrypt(self, data: bytes) -> bytes: ...
+    def encrypt(self, data: bytes) -> bytes:
+        """Encrypt one item's or one chunk's bytes, depending on ``level``.
+
+        Args:
+            data: The plaintext (an encoded item, or a whole chunk file).
+
+        Returns:
+            The ciphertext, stored in place of ``data``.
+        """
 
     @abstractmethod
-    def decrypt(self, data: bytes) -> bytes: ...
+    def decrypt(self, data: bytes) -> bytes:
+        """Undo :meth:`encrypt`.
+
+        Args:
+            data: Bytes produced by :meth:`encrypt` with the same key.
+
+        Returns:
+            The plaintext.
+        """
 
     def state_dict(self) -> dict[str, Any]:
         """What ``index.json`` records as ``config.encryption``: never any key material."""
@@ -153,6 +169,7 @@ class FernetEncryption(Encryption):
 
     @property
     def algorithm(self) -> str:
+        """Always ``"fernet"``."""
         return "fernet"
 
     def _derive_key(self, password: str, salt: bytes) -> bytes:
@@ -161,9 +178,11 @@ class FernetEncryption(Encryption):
         return base64.urlsafe_b64encode(kdf.derive(password.encode()))
 
     def encrypt(self, data: bytes) -> bytes:
+        """Encrypt ``data`` into a Fernet token (authenticated, with a fresh IV each call)."""
         return self.fernet.encrypt(bytes(data))
 
     def decrypt(self, data: bytes) -> bytes:
+        """Decrypt a Fernet token; raises ``cryptography``'s InvalidToken for a wrong key or altered bytes."""
         return self.fernet.decrypt(bytes(data))
 
     def save(self, file_path: str) -> None:
@@ -222,6 +241,7 @@ class RSAEncryption(Encryption):
 
     @property
     def algorithm(self) -> str:
+        """Always ``"rsa"``."""
         return "rsa"
 
     def _padding(self) -> Any:
@@ -229,6 +249,7 @@ class RSAEncryption(Encryption):
         return m.padding.OAEP(mgf=m.padding.MGF1(algorithm=m.hashes.SHA256()), algorithm=m.hashes.SHA256(), label=None)
 
     def encrypt(self, data: bytes) -> bytes:
+        """Encrypt ``data`` with the public key; refuses more than 190 bytes (the OAEP limit)."""
         if not self.public_key:
             raise AttributeError("RSAEncryption has no public key to encrypt with")
         if len(data) > RSA_MAX_PLAINTEXT:
@@ -240,6 +261,7 @@ class RSAEncryption(Encryption):
         return self.public_key.encrypt(bytes(data), self._padding())
 
     def decrypt(self, data: bytes) -> bytes:
+        """Decrypt ``data`` with the private key."""
         if not self.private_key:
             raise AttributeError("RSAEncryption has no private key to decrypt with")
         return self.private_key.decrypt(bytes(data), self._padding())

@@ -29,6 +29,7 @@ _FRAME = struct.Struct("<IIQII")
 
 
 def is_framed(data: bytes | memoryview) -> bool:
+    """Whether ``data`` starts with the framed-chunk magic bytes (LitData 0.2.76's zstd frames)."""
     return bytes(data[: len(MAGIC)]) == MAGIC
 
 
@@ -73,6 +74,11 @@ class FramedChunk:
         return self._count
 
     def item(self, index: int) -> memoryview:
+        """A view of item ``index``'s bytes, decompressing the frame that holds it.
+
+        The last decompressed frame is kept, so reading the items of a frame in order
+        decompresses it once. Raises IndexError when ``index`` is out of range.
+        """
         if not 0 <= index < self._count:
             raise IndexError(f"item {index} is out of range for chunk {self.name} of {self._count} items")
         frame_index = bisect_right(self._first_items, index) - 1

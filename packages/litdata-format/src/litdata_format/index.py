@@ -42,6 +42,13 @@ def validate_chunk_filename(name: Any, where: str = "chunk filename") -> str:
 
     Refused: non-strings, empty names, absolute paths (POSIX or Windows drive), ``..``
     components, backslashes and NUL bytes.
+
+    Args:
+        name: The ``filename`` value from an index entry.
+        where: Where the name is, for the error message.
+
+    Raises:
+        IndexFormatError: The name is refused.
     """
     if not isinstance(name, str) or not name:
         raise IndexFormatError(f"{where}: must be a non-empty string, got {name!r}")
@@ -154,6 +161,16 @@ class ChunkInfo:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> ChunkInfo:
+        """Parse and validate one entry of the index's ``chunks`` list.
+
+        Args:
+            data: The entry as loaded from JSON.
+            where: Where the entry is (``"index.json: chunks[3]"``), for error messages.
+
+        Raises:
+            IndexFormatError: A required key is missing, a value has the wrong type or sign, or the
+                file name is unsafe (see :func:`validate_chunk_filename`).
+        """
         return cls._from_plain_dict(data) or cls._from_dict_checked(data, where)
 
     @classmethod
@@ -181,6 +198,7 @@ class ChunkInfo:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The entry as ``index.json`` stores it, unknown keys included."""
         data: dict[str, Any] = dict(self.extra)
         data.update(chunk_bytes=self.chunk_bytes, chunk_size=self.chunk_size, dim=self.dim, filename=self.filename)
         if self.checksum is not None:
@@ -203,6 +221,16 @@ class IndexConfig:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> IndexConfig:
+        """Parse and validate the index's ``config`` object.
+
+        Args:
+            data: The object as loaded from JSON.
+            where: Where it is (``"index.json: config"``), for error messages.
+
+        Raises:
+            IndexFormatError: ``data_format`` is missing or malformed, the compression is not zstd,
+                the encryption entry is malformed, or a value has the wrong type.
+        """
         _check_type(data, (dict,), where)
         if "data_format" not in data:
             raise IndexFormatError(f"{where}: missing required key 'data_format'")
@@ -225,6 +253,7 @@ class IndexConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as ``index.json`` stores it, unknown keys included."""
         data: dict[str, Any] = dict(self.extra)
         data.update(
             chunk_bytes=self.chunk_bytes,
@@ -274,6 +303,7 @@ class Index:
 
     @property
     def num_items(self) -> int:
+        """The total number of items over all chunks."""
         return int(chunk_sizes(self.chunks).sum())
 
     def chunk_sizes(self) -> np.ndarray:
@@ -294,6 +324,19 @@ class Index:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = INDEX_FILENAME) -> Index:
+        """Parse and validate a whole index object.
+
+        Args:
+            data: The object as loaded from JSON.
+            source: The file it came from, for error messages.
+
+        Returns:
+            The index, its chunks held as a :class:`ChunkTable`.
+
+        Raises:
+            IndexFormatError: Anything malformed, a chunk listed twice, chunks without a config,
+                or a token dataset entry without ``dim``.
+        """
         _check_type(data, (dict,), source)
         if "chunks" not in data:
             raise IndexFormatError(f"{source}: missing required key 'chunks'")
@@ -315,6 +358,15 @@ class Index:
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = INDEX_FILENAME) -> Index:
+        """Parse ``index.json`` text (see :meth:`from_dict`).
+
+        Args:
+            text: The file's content.
+            source: The file it came from, for error messages.
+
+        Raises:
+            IndexFormatError: The text is not valid JSON, or the index is malformed.
+        """
         try:
             data = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -323,7 +375,15 @@ class Index:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Index:
-        """Load ``path`` (an index file, or a dataset folder holding ``index.json``)."""
+        """Load ``path`` (an index file, or a dataset folder holding ``index.json``).
+
+        Args:
+            path: The index file or the dataset folder.
+
+        Raises:
+            FileNotFoundError: There is no index there.
+            IndexFormatError: The index is malformed.
+        """
         path = os.fspath(path)
         if os.path.isdir(path):
             path = os.path.join(path, INDEX_FILENAME)
@@ -335,6 +395,7 @@ class Index:
         return cls.from_json(text, source=path)
 
     def to_dict(self) -> dict[str, Any]:
+        """The index as a JSON-ready dict, unknown keys included."""
         data: dict[str, Any] = dict(self.extra)
         data["chunks"] = [c.to_dict() for c in self.chunks]
         data["config"] = None if self.config is None else self.config.to_dict()
@@ -348,7 +409,9 @@ class Index:
     def dump(self, path: str | os.PathLike[str], *, touch: bool = True) -> None:
         """Write atomically (temporary file, then rename) so no reader sees half an index.
 
-        With ``touch`` the ``updated_at`` stamp is renewed, which invalidates readers' caches.
+        Args:
+            path: The index file to write, or a folder to write ``index.json`` into.
+            touch: Renew the ``updated_at`` stamp, which tells readers their cached copy is stale.
         """
         path = os.fspath(path)
         if os.path.isdir(path):
@@ -359,7 +422,18 @@ class Index:
 
 
 def merge_indexes(parts: list[Index], source: str = "partial indexes") -> Index:
-    """Concatenate partial indexes (already in rank order) into one; their configs must agree."""
+    """Concatenate partial indexes (already in rank order) into one; their configs must agree.
+
+    Args:
+        parts: The per-worker indexes, in the order their chunks should be read.
+        source: What the parts are, for the error message.
+
+    Returns:
+        An index with every part's chunks and the first config found.
+
+    Raises:
+        IndexFormatError: Two parts were written with different layouts.
+    """
     chunks: list[ChunkInfo] = []
     config: IndexConfig | None = None
     for part in parts:

@@ -18,7 +18,11 @@ from .serializers import REGISTRY, Serializer, SerializerRegistry
 
 
 class ItemEncoder:
-    """Turns items into bytes; learns the structure and leaf formats from the first item."""
+    """Turns items into bytes; learns the structure and leaf formats from the first item.
+
+    Args:
+        registry: The serializers to choose from; the default registry when None.
+    """
 
     def __init__(self, registry: SerializerRegistry | None = None) -> None:
         self._registry = registry or REGISTRY
@@ -29,9 +33,22 @@ class ItemEncoder:
 
     @property
     def data_spec(self) -> str | None:
+        """The ``data_spec`` JSON of the items' structure, or None before the first item."""
         return None if self.spec is None else self.spec.to_json()
 
     def encode(self, item: Any) -> bytes:
+        """Flatten ``item`` and encode its leaves as one item payload.
+
+        The first item fixes the structure and the serializer of each leaf; later items must
+        match both.
+
+        Args:
+            item: Any pytree of leaves (dicts, lists, tuples, named tuples, ...).
+
+        Raises:
+            SerializationError: No serializer accepts a leaf, or the item's structure or a leaf's
+                format differs from the first item's.
+        """
         leaves, spec = flatten(item)
         if self.spec is None:
             return self._encode_first(leaves, spec)
@@ -71,7 +88,17 @@ class ItemEncoder:
 
 
 class ItemDecoder:
-    """Decodes item bytes written under a given ``data_format`` and ``data_spec``."""
+    """Decodes item bytes written under a given ``data_format`` and ``data_spec``.
+
+    Args:
+        data_format: The index's leaf format names, one per leaf.
+        data_spec: The index's ``data_spec`` JSON; None for items stored without one.
+        allow_pickle: Whether pickled leaves may be unpickled (this runs code from the dataset).
+        registry: The serializers to decode with; the default registry when None.
+
+    Raises:
+        FormatError: A format is unknown, or the spec's leaf count differs from ``data_format``.
+    """
 
     def __init__(
         self,
@@ -104,7 +131,14 @@ class ItemDecoder:
         self.__init__(data_format, data_spec, allow_pickle=allow_pickle, registry=registry)  # type: ignore[misc]
 
     def decode(self, data: memoryview | bytes) -> Any:
-        """Decode one item. Raises :class:`FormatError` when the bytes do not fit the layout."""
+        """Decode one item. Raises :class:`FormatError` when the bytes do not fit the layout.
+
+        Args:
+            data: One item's bytes, as :meth:`ItemEncoder.encode` produced them.
+
+        Returns:
+            The item rebuilt in its original structure.
+        """
         data = memoryview(data)
         header = self._sizes.size
         if len(data) < header:

@@ -46,15 +46,18 @@ class TreeSpec:
 
     @property
     def is_leaf(self) -> bool:
+        """Whether this node is a leaf rather than a container."""
         return self.type is None
 
     @property
     def num_leaves(self) -> int:
+        """How many leaves lie under this node (1 for a leaf)."""
         if self.is_leaf:
             return 1
         return sum(child.num_leaves for child in self.children)
 
     def to_node(self) -> dict[str, Any]:
+        """This node as the nested dict of torch's serialized tree spec format."""
         return {"type": self.type, "context": self.context, "children_spec": [c.to_node() for c in self.children]}
 
     def to_json(self) -> str:
@@ -63,6 +66,7 @@ class TreeSpec:
 
     @classmethod
     def from_node(cls, node: Any) -> TreeSpec:
+        """Rebuild a spec from one node dict of a ``data_spec``; FormatError when malformed."""
         if not isinstance(node, dict) or not {"type", "context", "children_spec"} <= node.keys():
             raise FormatError(f"data_spec: malformed node {node!r}")
         children = node["children_spec"]
@@ -72,6 +76,14 @@ class TreeSpec:
 
     @classmethod
     def from_json(cls, text: str) -> TreeSpec:
+        """Parse a ``data_spec`` string, as written by :meth:`to_json` or torch.
+
+        Args:
+            text: The JSON list ``[protocol, node]``.
+
+        Raises:
+            FormatError: The text is not JSON, the protocol is unknown, or a node is malformed.
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -95,7 +107,17 @@ def _is_namedtuple(value: Any) -> bool:
 
 
 def flatten(item: Any) -> tuple[list[Any], TreeSpec]:
-    """Return the leaves of ``item`` in order and its structure."""
+    """Return the leaves of ``item`` in order and its structure.
+
+    Dicts, OrderedDicts, defaultdicts, lists, tuples, deques and named tuples are containers;
+    anything else (subclasses of them included) is a leaf.
+
+    Args:
+        item: The value to flatten.
+
+    Returns:
+        The leaves in depth-first order, and the spec that :func:`unflatten` needs.
+    """
     leaves: list[Any] = []
     spec = _flatten_into(item, leaves)
     return leaves, spec
@@ -155,6 +177,15 @@ def compile_unflatten(spec: TreeSpec) -> Callable[[list[Any]], Any]:
 
 
 def unflatten(leaves: list[Any], spec: TreeSpec) -> Any:
+    """Rebuild an item from its leaves and spec (the inverse of :func:`flatten`).
+
+    Args:
+        leaves: The leaves, in the order :func:`flatten` returned them.
+        spec: The item's structure.
+
+    Returns:
+        The rebuilt item; a named tuple whose class cannot be imported comes back as a tuple.
+    """
     return compile_unflatten(spec)(leaves)
 
 

@@ -31,6 +31,18 @@ class DatasetReader:
     """Random access to the items of a dataset stored in a local folder.
 
     For a token dataset pass ``block_size``: items are then the token blocks.
+
+    Args:
+        path: The dataset folder (the one holding ``index.json``).
+        allow_pickle: Whether pickled leaves may be unpickled (this runs code from the dataset).
+        verify: Check each chunk file against its recorded checksum when it is first opened.
+        block_size: Tokens per item, required for a token dataset and ignored otherwise.
+        registry: The serializers to decode with; the default registry when None.
+        encryption: The key for an encrypted dataset.
+
+    Raises:
+        EncryptionError: The dataset is encrypted and ``encryption`` does not match it.
+        ValueError: A token dataset was opened without ``block_size``.
     """
 
     def __init__(
@@ -74,7 +86,14 @@ class DatasetReader:
         return self._ends[-1] if self._ends else 0
 
     def locate(self, index: int) -> tuple[int, int]:
-        """(chunk number, item within chunk) of a global index."""
+        """(chunk number, item within chunk) of a global index.
+
+        Args:
+            index: The item's number in the dataset; negative counts from the end.
+
+        Raises:
+            ItemIndexError: ``index`` is out of range.
+        """
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
@@ -107,6 +126,7 @@ class DatasetReader:
         return opened
 
     def __getitem__(self, index: int) -> Any:
+        """Decode item ``index`` (negative counts from the end)."""
         number, within = self.locate(index)
         chunk = self.chunk(number)
         if self.tokens:
@@ -139,7 +159,18 @@ def read_dataset(
     block_size: int | None = None,
     encryption: Encryption | None = None,
 ) -> list[Any]:
-    """All items of a local dataset in stored order (token blocks when ``block_size`` is given)."""
+    """All items of a local dataset in stored order (token blocks when ``block_size`` is given).
+
+    Args:
+        path: The dataset folder.
+        allow_pickle: Whether pickled leaves may be unpickled.
+        verify: Check every chunk file against its recorded checksum.
+        block_size: Tokens per item, for a token dataset.
+        encryption: The key for an encrypted dataset.
+
+    Returns:
+        The decoded items, all in memory: meant for small datasets and tests.
+    """
     reader = DatasetReader(path, allow_pickle=allow_pickle, verify=verify, block_size=block_size, encryption=encryption)
     return list(reader)
 

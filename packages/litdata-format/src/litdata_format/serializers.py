@@ -52,13 +52,50 @@ class Serializer(ABC):
     name: str = ""
 
     @abstractmethod
-    def can_serialize(self, value: Any) -> bool: ...
+    def can_serialize(self, value: Any) -> bool:
+        """Whether this serializer should store ``value``.
+
+        The registry asks each serializer in turn and uses the first that says yes, so a check
+        should be cheap and precise: a serializer that accepts too much hides the ones after it.
+
+        Args:
+            value: A leaf of an item, as produced by flattening the item's pytree.
+
+        Returns:
+            True if :meth:`serialize` can encode ``value``.
+        """
 
     @abstractmethod
-    def serialize(self, value: Any) -> tuple[bytes, str]: ...
+    def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Encode one leaf value.
+
+        Args:
+            value: A leaf for which :meth:`can_serialize` returned True.
+
+        Returns:
+            The payload bytes and the full ``data_format`` name to record in the index: the
+            serializer's ``name``, plus ``:arg`` where decoding needs an argument
+            (``"no_header_numpy:5"``).
+
+        Raises:
+            SerializationError: The value cannot be encoded (too large, read-only format, ...).
+        """
 
     @abstractmethod
-    def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder: ...
+    def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Build the function that decodes payloads written under ``data_format``.
+
+        Called once per leaf position when a dataset is opened, so any per-format work (parsing
+        the ``:arg``, importing Pillow or torch) happens here rather than per item.
+
+        Args:
+            data_format: The full name from the index, including any ``:arg``.
+            allow_pickle: Whether decoding may unpickle data (only the pickle serializer cares).
+
+        Returns:
+            A callable that takes a ``memoryview`` of the payload and returns a value that owns
+            its memory (it must not keep a view into the chunk).
+        """
 
 
 def _format_arg(data_format: str) -> str:
@@ -112,28 +149,36 @@ def _extension(path: str) -> str:
 
 
 class StringSerializer(Serializer):
+    """Python strings, stored as UTF-8 (strings that name an existing file go to the file serializers)."""
     name = "str"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept any ``str`` that does not look like a path to an existing file."""
         return isinstance(value, str) and not _looks_like_file(value)
 
     def serialize(self, value: str) -> tuple[bytes, str]:
+        """Encode the string as UTF-8."""
         return value.encode("utf-8"), self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that turns the UTF-8 payload back into a ``str``."""
         return lambda data: str(data, "utf-8")
 
 
 class BoolSerializer(Serializer):
+    """Python and numpy booleans, stored as a single byte (0 or 1)."""
     name = "bool"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept ``bool`` and ``numpy.bool_``."""
         return isinstance(value, (bool, np.bool_))
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Encode the value's truth as one byte."""
         return (b"\x01" if value else b"\x00"), self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that checks the payload is one byte and reads it as a bool."""
         def decode(data: memoryview) -> bool:
             if len(data) != 1:
                 raise FormatError(f"a bool leaf is 1 byte, got {len(data)}")
@@ -148,28 +193,35 @@ class IntSerializer(Serializer):
     name = "int"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept ints and numpy integer scalars, but not bools (bool is an int subclass)."""
         return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, np.integer)
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Pack the value as a little-endian int64; values outside that range are refused."""
         try:
             return _INT64.pack(int(value)), self.name
         except struct.error:
             raise SerializationError(f"int {value} does not fit in 64 bits; store it as a str or bytes") from None
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that unpacks the int64 into a Python int."""
         return lambda data: _INT64.unpack(data)[0]
 
 
 class FloatSerializer(Serializer):
+    """Python floats and numpy floating scalars, stored as little-endian float64."""
     name = "float"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept float scalars (a 0-d value, not a float array)."""
         return isinstance(value, (float, np.floating)) and np.ndim(value) == 0
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Pack the value as a little-endian float64."""
         return _FLOAT64.pack(float(value)), self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that unpacks the float64 into a Python float."""
         return lambda data: _FLOAT64.unpack(data)[0]
 
 
@@ -179,13 +231,16 @@ class VideoSerializer(Serializer):
     name = "video"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept a string naming an existing file with a known video extension."""
         return isinstance(value, str) and _extension(value) in _VIDEO_EXTENSIONS and os.path.isfile(value)
 
     def serialize(self, value: str) -> tuple[bytes, str]:
+        """Read the whole file; the name records its extension (``video:mp4``)."""
         with open(value, "rb") as f:
             return f.read(), f"{self.name}:{_extension(value)}"
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return ``bytes``: the video is handed back undecoded."""
         return bytes
 
 
@@ -195,13 +250,16 @@ class FileSerializer(Serializer):
     name = "file"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept a string that looks like a path with an extension and names an existing file."""
         return isinstance(value, str) and _looks_like_file(value)
 
     def serialize(self, value: str) -> tuple[bytes, str]:
+        """Read the whole file; the name records its extension (``file:txt``)."""
         with open(value, "rb") as f:
             return f.read(), f"{self.name}:{_extension(value)}"
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return ``bytes``: the file's content is handed back as is."""
         return bytes
 
 
@@ -211,6 +269,7 @@ class TiffSerializer(FileSerializer):
     name = "tiff"
 
     def can_serialize(self, value: Any) -> bool:
+        """Never accept a value: this name exists only to read datasets that used it."""
         return False
 
 
@@ -221,14 +280,17 @@ class PILSerializer(Serializer):
     _HEADER = struct.Struct("<III")
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept PIL images that are not JPEG files (those keep their compressed bytes instead)."""
         return _is_pil_image(value) and not _is_jpeg_image(value)
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Store a ``<III`` header (width, height, mode length), the mode name, then the raw pixels."""
         mode = value.mode.encode("utf-8")
         width, height = value.size
         return self._HEADER.pack(width, height, len(mode)) + mode + value.tobytes(), self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that rebuilds the image with ``Image.frombytes`` (needs Pillow)."""
         image = _import_pil()
         header = self._HEADER
 
@@ -265,12 +327,15 @@ class JPEGSerializer(Serializer):
     name = "jpeg"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept PIL images opened from JPEG data."""
         return _is_jpeg_image(value)
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Store the JPEG file's bytes (see :func:`jpeg_bytes`), avoiding a lossy re-encode."""
         return jpeg_bytes(value), self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that opens the bytes as a PIL image (decoding happens lazily in Pillow)."""
         image = _import_pil()
         return lambda data: image.open(io.BytesIO(bytes(data)))
 
@@ -290,16 +355,22 @@ class JPEGArraySerializer(Serializer):
     name = "jpeg_array"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept a non-empty list of JPEG images, or a :class:`JpegArray` of any length.
+
+        An empty plain list is left to the pytree (it is a node with no leaves).
+        """
         return isinstance(value, list) and all(_is_jpeg_image(v) for v in value) and (
             len(value) > 0 or isinstance(value, JpegArray)
         )
 
     def serialize(self, value: list[Any]) -> tuple[bytes, str]:
+        """Write the count and each image's size as ``u32`` values, then the JPEG files back to back."""
         payloads = [jpeg_bytes(v) for v in value]
         header = struct.pack(f"<{len(payloads) + 1}I", len(payloads), *map(len, payloads))
         return header + b"".join(payloads), self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that splits the payload and opens each JPEG, checking the sizes add up."""
         image = _import_pil()
 
         def decode(data: memoryview) -> list[Any]:
@@ -320,15 +391,19 @@ class JPEGArraySerializer(Serializer):
 
 
 class BytesSerializer(Serializer):
+    """``bytes``, ``bytearray`` and ``memoryview`` leaves, stored as they are (read back as bytes)."""
     name = "bytes"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept ``bytes``, ``bytearray`` and ``memoryview``."""
         return isinstance(value, (bytes, bytearray, memoryview))
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Copy the value into ``bytes``."""
         return bytes(value), self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return ``bytes``: the payload is copied out of the chunk."""
         return bytes
 
 
@@ -353,12 +428,15 @@ class NoHeaderNumpySerializer(Serializer):
     name = "no_header_numpy"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept plain 1-D ``numpy.ndarray`` values with a dtype the format knows."""
         return type(value) is np.ndarray and value.ndim == 1 and value.dtype in NUMPY_DTYPE_INDEX
 
     def serialize(self, value: np.ndarray) -> tuple[bytes, str]:
+        """Store the array's raw data; the dtype index goes into the name."""
         return value.tobytes(), f"{self.name}:{NUMPY_DTYPE_INDEX[value.dtype]}"
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder for the dtype named by ``data_format``'s argument."""
         dtype = NUMPY_DTYPES[int(_format_arg(data_format))]
         return lambda data: _array_from(data, dtype)
 
@@ -369,13 +447,16 @@ class NumpySerializer(Serializer):
     name = "numpy"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept plain numpy arrays of any rank but 1 (0-d included) with a known dtype."""
         return type(value) is np.ndarray and value.ndim != 1 and value.dtype in NUMPY_DTYPE_INDEX
 
     def serialize(self, value: np.ndarray) -> tuple[bytes, str]:
+        """Write the little-endian dtype, ndim and shape header, then the data in C order."""
         header = struct.pack(f"<II{value.ndim}I", NUMPY_DTYPE_INDEX[value.dtype], value.ndim, *value.shape)
         return header + value.tobytes(order="C"), self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that reads the header and rebuilds an owned array of that shape."""
         def decode(data: memoryview) -> np.ndarray:
             dtype_index, shape, start = _read_shape_header(data, "<")
             if dtype_index >= len(NUMPY_DTYPES):
@@ -416,12 +497,15 @@ class NoHeaderTensorSerializer(Serializer):
     name = "no_header_tensor"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept plain 1-D ``torch.Tensor`` values (not subclasses such as parameters)."""
         return _is_plain_tensor(value) and value.ndim == 1
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Store the tensor's raw data (copied to the CPU); the dtype index goes into the name."""
         return _tensor_bytes(value), f"{self.name}:{torch_dtype_index(value.dtype)}"
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder for the dtype named by ``data_format``'s argument (needs torch)."""
         dtype_index = int(_format_arg(data_format))
         return lambda data: _tensor_from(data, dtype_index, None)
 
@@ -436,14 +520,17 @@ class TensorSerializer(Serializer):
     name = "tensor"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept plain torch tensors of any rank but 1."""
         return _is_plain_tensor(value) and value.ndim != 1
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Write the dtype, ndim and shape header in ``TENSOR_HEADER_BYTEORDER``, then the data."""
         order = TENSOR_HEADER_BYTEORDER
         header = struct.pack(f"{order}II{value.ndim}I", torch_dtype_index(value.dtype), value.ndim, *value.shape)
         return header + _tensor_bytes(value), self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that detects the header's byte order and rebuilds the tensor."""
         def decode(data: memoryview) -> Any:
             if len(data) < 8:
                 raise FormatError("a tensor leaf is shorter than its header")
@@ -459,9 +546,11 @@ class _ReadOnlySerializer(Serializer):
     """A format that LitData 0.2.76 writes and this package reads but never writes."""
 
     def can_serialize(self, value: Any) -> bool:
+        """Never accept a value: these formats are only read."""
         return False
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Always raise :class:`SerializationError`: this package does not write the format."""
         raise SerializationError(f"the {self.name!r} format is read-only here")
 
 
@@ -471,6 +560,7 @@ class CompactJSONSerializer(_ReadOnlySerializer):
     name = "json"
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return the compact JSON parser as the decoder."""
         from .compact_json import loads
 
         return loads
@@ -482,6 +572,7 @@ class ImageFileSerializer(_ReadOnlySerializer):
     name = "image"
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder that opens the encoded image with Pillow."""
         image = _import_pil()
         return lambda data: image.open(io.BytesIO(bytes(data)))
 
@@ -492,6 +583,7 @@ class TiffFileSerializer(_ReadOnlySerializer):
     name = "tifffile"
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return a decoder to a numpy array, preferring tifffile and falling back to Pillow."""
         try:
             import tifffile
 
@@ -507,15 +599,22 @@ class PickleSerializer(Serializer):
     name = "pickle"
 
     def can_serialize(self, value: Any) -> bool:
+        """Accept anything: this is the fallback at the end of the registry."""
         return True
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Pickle the value with the highest protocol; unpicklable values raise SerializationError."""
         try:
             return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), self.name
         except Exception as exc:
             raise SerializationError(f"cannot store a {type(value).__name__}: no serializer accepts it ({exc})") from exc
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """Return ``pickle.loads`` when unpickling is allowed, else a decoder that refuses.
+
+        The refusing decoder still returns ``None`` for pickled ``None`` leaves, which run no
+        code, so datasets that only pickle missing values stay readable.
+        """
         if allow_pickle or pickle_allowed_by_env():
             return lambda data: pickle.loads(data)
 
@@ -535,6 +634,11 @@ _PICKLED_NONE = frozenset(pickle.dumps(None, protocol=p) for p in range(pickle.H
 
 
 def pickle_allowed_by_env() -> bool:
+    """Whether the ``LITDATA_ALLOW_PICKLE`` environment variable allows unpickling.
+
+    Returns:
+        True when the variable is set to ``1``, ``true``, ``yes`` or ``on`` (any case).
+    """
     return os.environ.get(ALLOW_PICKLE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -542,12 +646,27 @@ class SerializerRegistry:
     """An ordered set of serializers: the first that accepts a value stores it."""
 
     def __init__(self, serializers: list[Serializer] | None = None) -> None:
+        """Create a registry.
+
+        Args:
+            serializers: Serializers to register, in order of preference; none by default.
+        """
         self._serializers: dict[str, Serializer] = {}
         for serializer in serializers or []:
             self.register(serializer)
 
     def register(self, serializer: Serializer, *, before: str | None = None, replace: bool = False) -> None:
-        """Add ``serializer``; ``before`` puts it ahead of a named one (e.g. ``"pickle"``)."""
+        """Add ``serializer``; ``before`` puts it ahead of a named one (e.g. ``"pickle"``).
+
+        Args:
+            serializer: The serializer to add; its ``name`` must be non-empty and contain no ``':'``.
+            before: The name of a registered serializer to insert ahead of; None appends at the end.
+            replace: Allow replacing a serializer of the same name (it moves to the new position).
+
+        Raises:
+            ValueError: The name is invalid, or already registered and ``replace`` is False.
+            KeyError: ``before`` names no registered serializer.
+        """
         if not serializer.name or ":" in serializer.name:
             raise ValueError(f"a serializer needs a name without ':', got {serializer.name!r}")
         if serializer.name in self._serializers and not replace:
@@ -563,16 +682,32 @@ class SerializerRegistry:
         self._serializers = dict(items)
 
     def unregister(self, name: str) -> None:
+        """Remove the serializer called ``name``.
+
+        Args:
+            name: The serializer's name (without any ``:arg``).
+
+        Raises:
+            KeyError: No serializer has that name.
+        """
         del self._serializers[name]
 
     def __iter__(self) -> Iterator[Serializer]:
         return iter(list(self._serializers.values()))
 
     def names(self) -> list[str]:
+        """The registered names, in order of preference."""
         return list(self._serializers)
 
     def get(self, data_format: str) -> Serializer:
-        """The serializer for a ``data_format`` entry such as ``"no_header_numpy:5"``."""
+        """The serializer for a ``data_format`` entry such as ``"no_header_numpy:5"``.
+
+        Args:
+            data_format: A full name from an index; only the part before ``':'`` is looked up.
+
+        Raises:
+            FormatError: No registered serializer has that name.
+        """
         name = data_format.split(":", 1)[0]
         try:
             return self._serializers[name]
@@ -583,12 +718,29 @@ class SerializerRegistry:
             ) from None
 
     def resolve(self, value: Any) -> Serializer:
+        """The serializer that will store ``value``: the first registered one that accepts it.
+
+        Args:
+            value: One leaf of an item.
+
+        Raises:
+            SerializationError: No serializer accepts the value (only possible without pickle).
+        """
         for serializer in self._serializers.values():
             if serializer.can_serialize(value):
                 return serializer
         raise SerializationError(f"no serializer accepts a value of type {type(value).__name__}")
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """The decoder for payloads written under ``data_format``.
+
+        Args:
+            data_format: A full name from an index, including any ``:arg``.
+            allow_pickle: Whether the pickle format may be unpickled.
+
+        Returns:
+            A callable from the payload's ``memoryview`` to the decoded value.
+        """
         return self.get(data_format).decoder(data_format, allow_pickle=allow_pickle)
 
 
@@ -622,5 +774,11 @@ REGISTRY = SerializerRegistry(default_serializers())
 
 
 def register_serializer(serializer: Serializer, *, before: str | None = "pickle", replace: bool = False) -> None:
-    """Add a serializer to the default registry, by default just ahead of the pickle fallback."""
+    """Add a serializer to the default registry, by default just ahead of the pickle fallback.
+
+    Args:
+        serializer: The serializer to add (its ``name`` is what ``index.json`` will record).
+        before: The name to insert ahead of; None appends it after pickle, where it never wins.
+        replace: Allow replacing a built-in or earlier serializer with the same name.
+    """
     REGISTRY.register(serializer, before=before, replace=replace)

@@ -35,6 +35,7 @@ DEFAULT_CHUNK_BYTES = 64_000_000
 
 
 def chunk_filename(rank: int, index: int) -> str:
+    """The file name of chunk ``index`` written by worker ``rank`` (``chunk-0-3.bin``)."""
     return f"chunk-{rank}-{index}.bin"
 
 
@@ -74,6 +75,25 @@ class ChunkWriter:
     mean for LitData (see :mod:`litdata_format.compression_layout`): ``"zstd"`` alone
     writes framed ``.bin`` chunks of 256 items per frame; ``compression_level="chunk"``
     writes whole-chunk ``.zstd.bin`` files. Chunks close on the uncompressed size.
+
+    Args:
+        output_dir: The folder for the chunk files (created if missing).
+        chunk_bytes: Target chunk size in bytes, an int or a string such as ``"64MB"``.
+        chunk_size: Target chunk size in items (tokens for a token dataset).
+        compression: None, ``"zstd"`` or ``"zstd:N"`` for level N.
+        compression_level: ``"chunk"``, ``"batch"`` or ``"sample"``: what one zstd frame holds.
+        compression_batch_size: Items per frame for ``"batch"``.
+        item_loader: ``"PyTreeLoader"`` for general items, ``"TokensLoader"`` for 1-D token arrays.
+        rank: The worker number that goes into the chunk names.
+        start_chunk_index: The number of this rank's first chunk (to continue an earlier run).
+        checksum: Record a CRC-32 of each chunk file in its index entry.
+        registry: The serializers to encode leaves with; the default registry when None.
+        on_chunk: Called as ``on_chunk(path, info)`` after each chunk file is written.
+        encryption: Encrypt items or chunks with this (see :class:`Encryption`).
+
+    Raises:
+        ValueError: Both ``chunk_bytes`` and ``chunk_size`` given, an unknown loader, or an
+            encryption and compression layout that do not go together.
     """
 
     def __init__(
@@ -138,10 +158,18 @@ class ChunkWriter:
 
     @property
     def num_items(self) -> int:
+        """Items added so far, including those not yet written to a chunk."""
         return sum(c.chunk_size for c in self.chunks) + len(self._pending)
 
     def add(self, item: Any) -> None:
-        """Encode ``item``; close the current chunk first if the item would not fit in it."""
+        """Encode ``item``; close the current chunk first if the item would not fit in it.
+
+        Args:
+            item: A pytree of leaves, or a 1-D token array for a token dataset.
+
+        Raises:
+            SerializationError: The item cannot be encoded, or does not match the first item.
+        """
         encoder = self._encoder
         if isinstance(encoder, _TokenEncoder):
             payload, dim = encoder.encode(item)
@@ -169,7 +197,11 @@ class ChunkWriter:
         return self._pending_units + units > self.chunk_size
 
     def flush(self) -> ChunkInfo | None:
-        """Write the pending items as one chunk file (nothing when no item is pending)."""
+        """Write the pending items as one chunk file (nothing when no item is pending).
+
+        Returns:
+            The new chunk's index entry, or None when nothing was pending.
+        """
         if not self._pending:
             return None
         pieces = [chunk_header(self._pending), *self._pending]
@@ -241,7 +273,30 @@ def write_dataset(
     registry: SerializerRegistry | None = None,
     encryption: Encryption | None = None,
 ) -> Index:
-    """Write ``items`` as a complete dataset (chunks, then ``index.json`` last) in one process."""
+    """Write ``items`` as a complete dataset (chunks, then ``index.json`` last) in one process.
+
+    The keyword arguments are those of :class:`ChunkWriter`.
+
+    Args:
+        output_dir: A folder without a dataset in it (created if missing).
+        items: The items to store, in order.
+        chunk_bytes: Target chunk size in bytes (an int or a string such as ``"64MB"``).
+        chunk_size: Target chunk size in items (tokens for a token dataset).
+        compression: None, ``"zstd"`` or ``"zstd:N"``.
+        compression_level: ``"chunk"``, ``"batch"`` or ``"sample"``.
+        compression_batch_size: Items per frame for ``"batch"``.
+        item_loader: ``"PyTreeLoader"`` or ``"TokensLoader"``.
+        checksum: Record a CRC-32 of each chunk file.
+        registry: The serializers to use; the default registry when None.
+        encryption: Encrypt items or chunks with this.
+
+    Returns:
+        The index that was written.
+
+    Raises:
+        DatasetExistsError: ``output_dir`` already holds an ``index.json``.
+        ValueError: ``items`` was empty, or the options are invalid.
+    """
     output_dir = os.fspath(output_dir)
     if os.path.exists(os.path.join(output_dir, "index.json")):
         raise DatasetExistsError(f"{output_dir} already holds a dataset (index.json); choose an empty folder")

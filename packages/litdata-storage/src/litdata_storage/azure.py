@@ -198,6 +198,7 @@ class AzureStore(Store):
 
     # --------------------------------------------------------------- reading
     def get(self, key: str) -> bytes:
+        """Download the whole blob."""
         check_key(key)
         name = self._blob_name(key)
         return self._run(
@@ -238,6 +239,7 @@ class AzureStore(Store):
 
     # --------------------------------------------------------------- writing
     def put(self, key: str, data: Buffer) -> None:
+        """Upload the blob in one call, overwriting any existing one."""
         check_key(key)
         name = self._blob_name(key)
         payload = bytes(data)
@@ -248,6 +250,7 @@ class AzureStore(Store):
         )
 
     def put_file(self, key: str, local_path: str | os.PathLike[str]) -> None:
+        """Upload a local file; the SDK splits large files into blocks uploaded in parallel."""
         check_key(key)
         name = self._blob_name(key)
         path = os.fspath(local_path)
@@ -267,6 +270,7 @@ class AzureStore(Store):
         self._run("put", key, upload)
 
     def delete(self, key: str) -> None:
+        """Delete the blob; a missing blob is not an error, a missing container is."""
         check_key(key)
         name = self._blob_name(key)
 
@@ -281,6 +285,7 @@ class AzureStore(Store):
 
     # --------------------------------------------------------------- listing
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[str]:
+        """List blobs page by page (``walk_blobs`` with delimiter ``/`` when not recursive)."""
         check_key(prefix, allow_empty=True)
         return self._list(prefix, recursive)
 

@@ -92,6 +92,7 @@ class PartWriter:
         self._lock = threading.Lock()
 
     def __call__(self, data: Buffer, offset: int) -> None:
+        """Write ``data`` at ``offset`` of the file, holding the lock."""
         with self._lock:
             pwrite_all(self.fd, data, offset)
 
@@ -116,6 +117,23 @@ class Store(ABC):
     ranged GET or multipart part), ``max_concurrency`` (parallel parts of one transfer),
     ``max_attempts`` (tries per request, including the first) and ``timeout`` (seconds
     for connecting and for each read).
+
+    Every key argument is checked first: an empty key, an absolute one, or one with ``.``
+    or ``..`` segments raises :class:`InvalidKeyError`, so no call reaches outside the root.
+    Failures of the service come out as subclasses of :class:`StorageError`
+    (``NotFoundError``, ``BucketNotFoundError``, ``AccessDeniedError``, ``CredentialsError``,
+    ``StorageConnectionError``, ...), never as the SDK's own exceptions.
+
+    Subclasses implement :meth:`get`, :meth:`put`, :meth:`list`, :meth:`delete` and the
+    private ``_get_range`` and ``_stat``; they may override the other methods to use a
+    faster path of their service (multipart uploads, batch deletes).
+
+    Args:
+        root_url: The normalized URL of the root, used in messages and ``repr``.
+        part_size: Bytes per part of a parallel transfer (8 MiB by default).
+        max_concurrency: Parallel parts of one transfer (8 by default).
+        max_attempts: Tries per request, including the first (5 by default).
+        timeout: Seconds for connecting and for each read (60 by default).
     """
 
     #: The URL scheme this store serves ("file", "local", "s3", "gs", "azure", ...).
@@ -156,7 +174,11 @@ class Store(ABC):
         return self._root_url
 
     def url(self, key: str = "") -> str:
-        """The full URL of ``key``, for messages and logs."""
+        """The full URL of ``key``, for messages and logs.
+
+        Args:
+            key: A key; the empty string gives the root URL.
+        """
         if not key:
             return self._root_url
         return f"{self._root_url.rstrip('/')}/{key}"
@@ -171,7 +193,15 @@ class Store(ABC):
         return None
 
     def local_file(self, key: str) -> str | None:
-        """The file to read ``key`` from in place: only for a plain local folder, else None."""
+        """The file to read ``key`` from in place: only for a plain local folder, else None.
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+
+        Returns:
+            The path of the file (which may not exist), or None where the object must be
+            downloaded first (clouds, and ``local:`` network drives).
+        """
         folder = self.local_folder
         if folder is None or self.is_remote:
             return None
@@ -220,7 +250,8 @@ class Store(ABC):
 
     def close(self) -> None:
         """Drop this process's client (and its connections) and download threads; the next
-        call builds new ones."""
+        call builds new ones.
+        """
         self._client_obj = None
         self._client_pid = None
         pool, self._pool_obj = self._pool_obj, None
@@ -262,7 +293,18 @@ class Store(ABC):
 
     @abstractmethod
     def get(self, key: str) -> bytes:
-        """The whole object."""
+        """Read a whole object into memory.
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+
+        Returns:
+            The object's bytes.
+
+        Raises:
+            NotFoundError: There is no object at ``key``.
+            BucketNotFoundError: The bucket or container itself does not exist.
+        """
 
     @abstractmethod
     def _get_range(self, key: str, start: int, end: int | None) -> bytes:
@@ -275,7 +317,15 @@ class Store(ABC):
 
     @abstractmethod
     def put(self, key: str, data: Buffer) -> None:
-        """Write ``data`` as the object ``key``, replacing it atomically."""
+        """Write ``data`` as the object ``key``, replacing it atomically.
+
+        Readers see either the old object or the whole new one, never a partial write.
+        Parent "folders" need not exist.
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+            data: The object's new content.
+        """
 
     @abstractmethod
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[str]:
@@ -284,15 +334,45 @@ class Store(ABC):
         With ``recursive=False`` only the level right below ``prefix`` is listed: keys
         without a further '/' and, once each, "folders" as ``"name/"`` with a trailing
         slash. Pages through any number of keys lazily.
+
+        Args:
+            prefix: A string that every returned key starts with; not necessarily a whole folder
+                name (``"chunk-1"`` matches ``chunk-1.bin`` and ``chunk-10.bin``). ``""`` lists all.
+            recursive: List every key below ``prefix`` (True) or one level only (False).
+
+        Returns:
+            An iterator over keys relative to the store's root. A prefix that matches nothing
+            gives an empty iterator, not an error.
         """
 
     @abstractmethod
     def delete(self, key: str) -> None:
-        """Remove ``key``; removing a missing key is not an error."""
+        """Remove ``key``; removing a missing key is not an error.
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+
+        Raises:
+            BucketNotFoundError: The bucket or container itself does not exist.
+        """
 
     # --------------------------------------------------------- shared logic
     def get_range(self, key: str, start: int, end: int | None = None) -> bytes:
-        """Bytes [start, end) of the object (see the module docstring for edge cases)."""
+        """Bytes [start, end) of the object (see the module docstring for edge cases).
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+            start: The first byte to return, counted from 0.
+            end: One past the last byte to return; None reads to the end of the object.
+
+        Returns:
+            The bytes in the range that exist: fewer than asked when the range runs past the
+            end, and ``b""`` when ``start`` is at or beyond the size.
+
+        Raises:
+            ValueError: ``start`` is negative or ``end`` is below ``start``.
+            NotFoundError: There is no object at ``key`` (even for an empty range).
+        """
         check_key(key)
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"invalid range [{start}, {end}) for {self.url(key)}")
@@ -302,12 +382,23 @@ class Store(ABC):
         return self._get_range(key, start, end)
 
     def size(self, key: str) -> int:
-        """Size of the object in bytes."""
+        """Size of the object in bytes.
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+
+        Raises:
+            NotFoundError: There is no object at ``key``.
+        """
         check_key(key)
         return self._stat(key).size
 
     def exists(self, key: str) -> bool:
-        """Whether the object exists (a missing bucket still raises BucketNotFoundError)."""
+        """Whether the object exists (a missing bucket still raises BucketNotFoundError).
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+        """
         check_key(key)
         try:
             self._stat(key)
@@ -316,13 +407,30 @@ class Store(ABC):
         return True
 
     def put_file(self, key: str, local_path: str | os.PathLike[str]) -> None:
-        """Upload a local file as ``key`` (backends stream it; S3 uses multipart uploads)."""
+        """Upload a local file as ``key`` (backends stream it; S3 uses multipart uploads).
+
+        Like :meth:`put`, the object is replaced atomically.
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+            local_path: The file to upload.
+
+        Raises:
+            FileNotFoundError: ``local_path`` does not exist.
+        """
         check_key(key)
         with open(local_path, "rb") as f:
             self.put(key, f.read())
 
     def delete_prefix(self, prefix: str = "") -> int:
-        """Delete every key under ``prefix`` (the whole store for ""); return how many."""
+        """Delete every key under ``prefix`` (the whole store for ""); return how many.
+
+        Args:
+            prefix: A string prefix, with the same meaning as for :meth:`list`.
+
+        Returns:
+            The number of objects deleted.
+        """
         check_key(prefix, allow_empty=True)
         keys = list(self.list(prefix))
         if keys:
@@ -337,6 +445,18 @@ class Store(ABC):
         Objects larger than ``part_size`` are fetched as ``max_concurrency`` parallel
         ranged reads written straight into place; the file appears only once complete
         and its size checked, so readers never see a partial file.
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+            local_path: The destination file; its folder is created if missing, and an existing
+                file is replaced.
+
+        Returns:
+            The number of bytes written.
+
+        Raises:
+            NotFoundError: There is no object at ``key``.
+            IntegrityError: The object changed on the server while it was downloaded.
         """
         return self.download_with_crc32(key, local_path)[0]
 
@@ -345,6 +465,13 @@ class Store(ABC):
 
         The CRC is computed while the bytes arrive (per part, then combined), so checking
         a download against a known checksum costs no second read of the file.
+
+        Args:
+            key: The object's key, relative to the store's root, with '/' separators.
+            local_path: The destination file, as for :meth:`download`.
+
+        Returns:
+            ``(size, crc32)`` of the file written.
         """
         check_key(key)
         path = os.fspath(local_path)

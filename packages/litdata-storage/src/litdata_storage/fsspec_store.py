@@ -47,6 +47,7 @@ class FsspecStore(Store):
         return StorageError(f"{op} {self.url(key)} failed: {type(exc).__name__}: {exc}")
 
     def get(self, key: str) -> bytes:
+        """Read the whole file with ``cat_file``."""
         check_key(key)
         try:
             return bytes(self.fs.cat_file(self._p(key)))
@@ -74,6 +75,7 @@ class FsspecStore(Store):
         return ObjectInfo(size=int(info.get("size") or 0))
 
     def put(self, key: str, data: Buffer) -> None:
+        """Write the file with ``pipe_file`` (atomic only where the filesystem makes it so)."""
         check_key(key)
         try:
             self.fs.pipe_file(self._p(key), bytes(data))
@@ -81,6 +83,7 @@ class FsspecStore(Store):
             raise self._translate(exc, key, "put") from None
 
     def download_with_crc32(self, key: str, local_path: str | os.PathLike[str]) -> tuple[int, int]:
+        """Read the whole object into memory, then write it atomically: no parallel parts."""
         check_key(key)
         data = self.get(key)
         with atomic_file(os.fspath(local_path)) as fd:
@@ -88,6 +91,7 @@ class FsspecStore(Store):
         return len(data), zlib.crc32(data)
 
     def delete(self, key: str) -> None:
+        """Remove the file; a missing file is not an error."""
         check_key(key)
         try:
             self.fs.rm_file(self._p(key))
@@ -97,6 +101,7 @@ class FsspecStore(Store):
             raise self._translate(exc, key, "delete") from None
 
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[str]:
+        """List with ``find`` (recursive) or ``ls`` (one level), filtered by ``prefix``."""
         check_key(prefix, allow_empty=True)
         folder, _, _ = prefix.rpartition("/")
         base = self._p(folder)

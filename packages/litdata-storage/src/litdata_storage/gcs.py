@@ -164,6 +164,7 @@ class GCSStore(Store):
 
     # --------------------------------------------------------------- reading
     def get(self, key: str) -> bytes:
+        """Download the whole blob (raw bytes, without decompressive transcoding)."""
         check_key(key)
         blob = self._blob(key)
         return self._run(
@@ -204,6 +205,7 @@ class GCSStore(Store):
 
     # --------------------------------------------------------------- writing
     def put(self, key: str, data: Buffer) -> None:
+        """Upload the object in a single request."""
         check_key(key)
         blob = self._blob(key)
         payload = bytes(data)
@@ -216,6 +218,7 @@ class GCSStore(Store):
         )
 
     def put_file(self, key: str, local_path: str | os.PathLike[str]) -> None:
+        """Upload a local file (google-cloud-storage switches to a resumable upload for large files)."""
         check_key(key)
         blob = self._blob(key)
         path = os.fspath(local_path)
@@ -228,6 +231,7 @@ class GCSStore(Store):
         )
 
     def delete(self, key: str) -> None:
+        """Delete the blob; a missing blob is not an error, a missing bucket is."""
         check_key(key)
         blob = self._blob(key)
 
@@ -242,6 +246,7 @@ class GCSStore(Store):
 
     # --------------------------------------------------------------- listing
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[str]:
+        """List blobs page by page (with delimiter ``/`` for a non-recursive listing)."""
         check_key(prefix, allow_empty=True)
         return self._list(prefix, recursive)
 

@@ -25,7 +25,14 @@ _COPY_BUFFER = 8 * 1024 * 1024
 
 
 class LocalStore(Store):
-    """Objects are files under ``root``; keys are their '/'-separated relative paths."""
+    """Objects are files under ``root``; keys are their '/'-separated relative paths.
+
+    Args:
+        root: The directory that holds the objects (made absolute; created on first write).
+        network_drive: Treat the folder as a shared drive (``local:`` URLs): ``is_remote``
+            is then True, so readers copy objects into their cache instead of reading in place.
+        **options: The transfer settings of :class:`Store`.
+    """
 
     scheme = "file"
     is_remote = False
@@ -44,6 +51,7 @@ class LocalStore(Store):
 
     @property
     def local_folder(self) -> str:
+        """The store's root directory."""
         return self.root
 
     def local_path(self, key: str) -> str:
@@ -52,6 +60,7 @@ class LocalStore(Store):
         return os.path.join(self.root, *key.split("/"))
 
     def url(self, key: str = "") -> str:
+        """The root URL (``local:/...`` for a network drive, else the path), plus ``/key``."""
         if not key:
             return self.root_url
         return f"{self.root_url.rstrip('/')}/{key}"
@@ -71,6 +80,7 @@ class LocalStore(Store):
         return StorageError(f"cannot access {self.url(key)}: {exc.strerror or exc}")
 
     def get(self, key: str) -> bytes:
+        """Read the whole file."""
         with self._open(key) as f:
             return f.read()
 
@@ -103,6 +113,10 @@ class LocalStore(Store):
         return crc
 
     def download_with_crc32(self, key: str, local_path: str | os.PathLike[str]) -> tuple[int, int]:
+        """Copy the file with a single streamed read, computing its CRC-32 on the way.
+
+        Copying a file onto itself only computes the CRC.
+        """
         check_key(key)
         src = self.local_path(key)
         dst = os.path.abspath(os.fspath(local_path))
@@ -122,6 +136,7 @@ class LocalStore(Store):
 
     # ------------------------------------------------------------- writing
     def put(self, key: str, data: Buffer) -> None:
+        """Write the file through a temporary file and a rename."""
         path = self.local_path(key)
         try:
             with atomic_file(path) as fd:
@@ -130,6 +145,7 @@ class LocalStore(Store):
             raise self._os_error(exc, key) from None
 
     def put_file(self, key: str, local_path: str | os.PathLike[str]) -> None:
+        """Copy a local file into the store atomically (temporary file, then rename)."""
         path = self.local_path(key)
         try:
             with open(local_path, "rb") as fsrc, atomic_file(path) as fd, os.fdopen(os.dup(fd), "wb") as fdst:
@@ -140,10 +156,12 @@ class LocalStore(Store):
             raise self._os_error(exc, key) from None
 
     def delete(self, key: str) -> None:
+        """Remove the file; a missing file is not an error."""
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.remove(self.local_path(key))
 
     def delete_prefix(self, prefix: str = "") -> int:
+        """Delete the matching files, then remove the folders left empty (as S3 has no empty folders)."""
         count = super().delete_prefix(prefix)
         # Remove folders the deletion emptied, so non-recursive listings match S3's.
         top = os.path.join(self.root, *prefix.split("/")[:-1]) if "/" in prefix else self.root
@@ -155,6 +173,7 @@ class LocalStore(Store):
 
     # ------------------------------------------------------------- listing
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[str]:
+        """List files under ``prefix`` (temporary files of atomic writes are skipped)."""
         check_key(prefix, allow_empty=True)
         folder, _, name_start = prefix.rpartition("/")
         base = os.path.join(self.root, *folder.split("/")) if folder else self.root

@@ -24,7 +24,12 @@ _FACTORIES: dict[str, StoreFactory] = {}
 
 
 def register_scheme(scheme: str, factory: StoreFactory) -> None:
-    """Serve ``scheme://...`` URLs with ``factory(parsed_url, storage_options)``."""
+    """Serve ``scheme://...`` URLs with ``factory(parsed_url, storage_options)``.
+
+    Args:
+        scheme: The URL scheme, case-insensitive; registering a built-in one replaces it.
+        factory: Called with the :class:`ParsedURL` and the options dict; returns the store.
+    """
     _FACTORIES[scheme.lower()] = factory
 
 
@@ -48,6 +53,21 @@ def open_store(url: str | os.PathLike[str], **storage_options: Any) -> Store:
     drive), ``s3://bucket/prefix``, ``gs://bucket/prefix``, ``azure://container/prefix``
     or any other fsspec URL (when fsspec is installed). ``storage_options`` go to the
     backend (credentials, endpoint, transfer settings); unknown options raise TypeError.
+
+    Opening a built-in backend is cheap: it sends no request until the first operation.
+
+    Args:
+        url: The location of the store's root.
+        **storage_options: Keyword arguments of the backend, e.g. ``endpoint_url`` or
+            ``anon`` for S3, and the transfer settings of :class:`Store`.
+
+    Returns:
+        The store.
+
+    Raises:
+        InvalidURLError: ``url`` cannot be parsed, or fsspec does not know its scheme.
+        MissingExtraError: The backend's SDK is not installed (the message names the extra).
+        TypeError: An option is not accepted by the backend.
     """
     parsed = parse_url(url)
     factory = _FACTORIES.get(parsed.scheme)

@@ -377,6 +377,7 @@ class S3Store(Store):
                 body.close()
 
     def get(self, key: str) -> bytes:
+        """GET the whole object, resuming from the last byte received if the connection drops."""
         check_key(key)
         buf = bytearray()
 
@@ -417,6 +418,7 @@ class S3Store(Store):
 
     # --------------------------------------------------------------- writing
     def put(self, key: str, data: Buffer) -> None:
+        """PUT the object in a single request."""
         check_key(key)
         body = bytes(data) if isinstance(data, memoryview) else data
         self._call("put", key, self._client().put_object, Bucket=self.bucket, Key=self._key(key), Body=body)
@@ -483,10 +485,14 @@ class S3Store(Store):
             os.close(fd)
 
     def delete(self, key: str) -> None:
+        """DELETE the object (S3 reports success for a missing key too)."""
         check_key(key)
         self._call("delete", key, self._client().delete_object, Bucket=self.bucket, Key=self._key(key))
 
     def delete_prefix(self, prefix: str = "") -> int:
+        """Delete in batches of 1000 keys with DeleteObjects, falling back to one DELETE per key
+        on servers that do not implement it.
+        """
         check_key(prefix, allow_empty=True)
         keys = list(self.list(prefix))
         client = self._client()
@@ -517,6 +523,7 @@ class S3Store(Store):
 
     # --------------------------------------------------------------- listing
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[str]:
+        """List with ListObjectsV2, one page of ``list_page_size`` keys at a time."""
         check_key(prefix, allow_empty=True)
         return self._list(prefix, recursive)
 

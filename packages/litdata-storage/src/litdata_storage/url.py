@@ -37,7 +37,14 @@ class ParsedURL:
 
 
 def parse_url(url: str | os.PathLike[str]) -> ParsedURL:
-    """Parse a location; raise InvalidURLError with the URL in the message when it is bad."""
+    """Parse a location; raise InvalidURLError with the URL in the message when it is bad.
+
+    Args:
+        url: A path, or a URL such as ``s3://bucket/prefix``.
+
+    Returns:
+        The URL split into scheme, bucket, prefix and (for local stores) absolute path.
+    """
     if isinstance(url, os.PathLike):
         url = os.fspath(url)
     if not isinstance(url, str):

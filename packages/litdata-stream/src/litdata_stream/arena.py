@@ -154,6 +154,7 @@ class BatchArena:
 
     # -- in a worker ---------------------------------------------------------------------
     def attach_worker(self, worker_id: int) -> None:
+        """Make this process worker ``worker_id``, owning its share of the slots (none mapped yet)."""
         self.worker = worker_id
         self._own, self._by_address = {}, {}
 

@@ -33,7 +33,11 @@ _LOCKS = ".locks"
 
 
 def default_cache_root() -> str:
-    """``$LITDATA_CACHE_DIR``, else the user cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    """``$LITDATA_CACHE_DIR``, else the user cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``).
+
+    Where datasets cache their chunks when no ``cache_dir`` is given (under ``litdata/`` of
+    the user cache folder); ``litdata cache`` reports on it.
+    """
     configured = os.environ.get("LITDATA_CACHE_DIR")
     if configured:
         return os.path.expanduser(configured)
@@ -80,6 +84,7 @@ class ChunkCache:
         self._pid = os.getpid()
 
     def path(self, name: str) -> str:
+        """The cache file of ``name`` (whether or not it is there yet)."""
         return os.path.join(self.folder, name)
 
     def _lock_path(self, name: str, suffix: str = "") -> str:
@@ -97,6 +102,7 @@ class ChunkCache:
             self._holds[name] = (fd, count + 1)
 
     def release(self, name: str) -> None:
+        """Undo one :meth:`hold` of ``name``; the last one drops the lock, so eviction may take it."""
         with self._holds_lock:
             fd, count = self._holds.get(name, (-1, 0))
             if count <= 1:

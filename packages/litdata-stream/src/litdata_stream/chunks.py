@@ -47,6 +47,7 @@ class OpenChunks:
         self._pid = os.getpid()
 
     def get(self, number: int) -> ClassicChunk | FramedChunk:
+        """Chunk ``number``, mapped and held in the cache while open (loaded on first use)."""
         if self._pid != os.getpid():  # a forked copy starts with nothing mapped
             self._open, self._lock, self._pid = OrderedDict(), threading.Lock(), os.getpid()
         chunk = self._open.get(number)
@@ -94,6 +95,7 @@ class OpenChunks:
         return chunk
 
     def close(self) -> None:
+        """Unmap every open chunk and release its hold on the cache."""
         with self._lock:
             for number in list(self._open):
                 if not self.source.reads_in_place(number):

@@ -51,6 +51,7 @@ class PipedTensor:
         self.array = tensor.view(torch.uint8).numpy() if tensor.dtype == torch.bfloat16 else tensor.numpy()
 
     def restore(self) -> torch.Tensor:
+        """The tensor again, sharing the unpickled array's memory (no copy)."""
         tensor = torch.from_numpy(self.array)
         return tensor.view(torch.bfloat16) if self.dtype == torch.bfloat16 else tensor
 
@@ -174,7 +175,19 @@ def _add_pil_when_imported() -> None:
 
 
 def default_collate(batch: list[Any]) -> Any:
-    """Collate a batch of items as torch does, turning PIL images into tensors."""
+    """Collate a batch of items as torch does, turning PIL images into tensors.
+
+    The default ``collate_fn`` of ``StreamingDataLoader``. In a worker, tensors it stacks
+    may be written straight into the loader's shared batch memory, which saves a copy.
+    Images of different sizes stay a list of tensors instead of failing to stack.
+
+    Args:
+        batch: the samples of one batch, as the dataset yielded them.
+
+    Returns:
+        The batch with matching leaves stacked (tensors, numbers, arrays, images) and
+        containers (dicts, lists, tuples) kept.
+    """
     _add_pil_when_imported()
     return collate_with_map(batch, _MAP)
 
@@ -239,6 +252,11 @@ class WorkerCollate:
         self.fast_path = fast_path if fast_path is not None else BatchFastPath()
 
     def __call__(self, batch: list[Any]) -> Any:
+        """Collate ``batch`` with the user's function, then prepare its tensors for the pipe.
+
+        In a worker the result's tensors may be written into the batch arena or sent through
+        the pipe; with ``num_workers=0`` the batch stays in this process as collated.
+        """
         if get_worker_info() is None:  # num_workers=0: the batch stays in this process
             return self.collate_fn(batch)
         with self.fast_path.collating() as arena:

@@ -33,9 +33,9 @@ from torch.utils.data import IterableDataset
 from .chunk_runs import chunk_runs
 from .dataset import StreamingDataset
 from .env import DistributedEnv, WorkerEnv
+from .epoch_plan import Intervals, RankPlan, num_batches
 from .mixing import LazyMix, lazy_mix
 from .per_stream import StreamBatches, check_batch_sizes, plan_stream_batches
-from .plan import Intervals, RankPlan, num_batches
 from .resume import dataset_identity, resolve_segment, saved_segment
 from .state_override import overridden_dataset_state, overridden_mixture_state
 from .steering import SteeredComposite, Steering
@@ -122,7 +122,18 @@ class CombinedStreamingDataset(SteeredComposite, IterableDataset):
         return list(sizes) if sizes is not None else self._steering.batch_size
 
     def set_batch_size(self, batch_size: int | Sequence[int]) -> None:
-        """One batch size, or (``per_stream``) one per dataset, in the order of ``datasets``."""
+        """One batch size, or (``per_stream``) one per dataset, in the order of ``datasets``.
+
+        ``StreamingDataLoader`` calls this with its ``batch_size``.
+
+        Args:
+            batch_size: samples per batch, or with ``batching_method="per_stream"`` a list
+                of each dataset's samples per batch.
+
+        Raises:
+            ValueError: for a batch size below 1, or a list of them without ``per_stream`` or
+                not one per dataset.
+        """
         sizes = check_batch_sizes(batch_size, len(self.datasets))
         if sizes is not None and not self.yields_batches:
             raise ValueError(f"batch_size={list(sizes)!r}: per-dataset batch sizes need "
@@ -196,7 +207,12 @@ class CombinedStreamingDataset(SteeredComposite, IterableDataset):
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The mixture's position plus each dataset's own state (its draws consumed)."""
+        """The mixture's position plus each dataset's own state (its draws consumed).
+
+        Returns:
+            A dict of plain values (the mixture's settings, epoch and position, and a
+            ``datasets`` list of each dataset's :meth:`StreamingDataset.state_dict`).
+        """
         steering = self._resolved_steering()
         env = steering.env or self._env()
         extra: dict[str, Any] = {}
@@ -231,7 +247,11 @@ class CombinedStreamingDataset(SteeredComposite, IterableDataset):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume from :meth:`state_dict` on the next iteration, on any topology."""
+        """Resume from :meth:`state_dict` on the next iteration, on any topology.
+
+        Args:
+            state: a dict from :meth:`state_dict`; checked now (see :meth:`check_state`).
+        """
         if self.force_override_state_dict or any(getattr(d, "force_override_state_dict", False) for d in self.datasets):
             state = self._overridden(state)
         self.check_state(state)
@@ -264,7 +284,14 @@ class CombinedStreamingDataset(SteeredComposite, IterableDataset):
         return state
 
     def check_state(self, state: dict[str, Any]) -> None:
-        """Refuse a state saved from another mixture (a clear ``ValueError``)."""
+        """Refuse a state saved from another mixture (a clear ``ValueError``).
+
+        The seed, weights, ``iterate_over_all``, ``batching_method`` and number of datasets
+        must match, and each dataset checks its own part.
+
+        Args:
+            state: a dict from :meth:`state_dict`.
+        """
         if not isinstance(state, dict) or state.get("type") != STATE_TYPE:
             raise ValueError(f"not a {STATE_TYPE} state")
         if state.get("version") != STATE_VERSION:

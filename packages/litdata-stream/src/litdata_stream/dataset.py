@@ -2,7 +2,7 @@
 
 Random access (``ds[i]``, ``ds[a:b]``) reads the i-th stored item of the dataset (or of
 its subsample or split), whatever the shuffle setting. Iteration follows the epoch plan
-of :mod:`litdata_stream.plan`: it is an ``IterableDataset`` so that each DataLoader worker
+of :mod:`litdata_stream.epoch_plan`: it is an ``IterableDataset`` so that each DataLoader worker
 streams its own batches chunk by chunk while a background thread downloads the next
 chunks. Subclasses may override ``__getitem__``; iteration goes through it.
 """
@@ -34,10 +34,10 @@ from .cache import DEFAULT_MAX_CACHE_BYTES, default_cache_root
 from .cache_budget import resolve_max_cache_size
 from .chunks import Prefetcher
 from .env import WorkerEnv
+from .epoch_plan import RankPlan, Segment
 from .heap import release_free_heap
 from .inert_options import check_batch_decode, check_num_canonical_nodes, check_window_direct_io
 from .item_loaders import resolve_item_loader
-from .plan import RankPlan, Segment
 from .profiler import TRACER
 from .resume import check_dataset_state, dataset_identity, resolve_segment
 from .selection import Selection, check_subsample, subset_positions
@@ -48,7 +48,7 @@ from .shuffle.base import EpochOrder
 from .shuffle.item_window import ItemWindowShuffle, resolve_item_shuffle_window
 from .sources import open_chunks, open_source, split_item_loader
 from .state_override import overridden_dataset_state
-from .steering import LoaderSteered, Steering
+from .steering import LoaderControls, Steering
 from .transforms import resolve_transform
 
 #: ``shuffle=True`` mixes items across blocks of this many chunks by default.
@@ -62,7 +62,7 @@ def _chunk_offsets(chunk_sizes: Sequence[int] | np.ndarray) -> np.ndarray:
     return offsets
 
 
-class StreamingDataset(LoaderSteered, IterableDataset):
+class StreamingDataset(LoaderControls, IterableDataset):
     """A dataset written by ``optimize()`` (or LitData), streamed from ``input_dir``.
 
     Args:
@@ -256,6 +256,12 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         Shuffling, splitting, mixing and resuming work on it as on any dataset. Costs a few
         numbers per run of consecutive indices in one chunk: ``subset(range(a, b))`` is as
         cheap as the dataset. ``ItemIndexError`` names an index outside ``0 .. len-1``.
+
+        Args:
+            indices: positions of this dataset (a sequence of ints or a slice).
+
+        Returns:
+            A new dataset of the same type over those items; this one is unchanged.
         """
         positions = subset_positions(indices, len(self._selection))
         return self._with_selection(self._selection.subset(positions))
@@ -293,6 +299,9 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         the 4th item). As in LitData the keys cover the whole dataset, whatever
         ``subsample`` or split. ``KeyError(key)`` when no item has the key (or the dataset
         has no keys index); needs pyarrow (``litdata-stream[keys]``).
+
+        Args:
+            key: the key ``key_fn`` returned for the item when it was written.
         """
         lookup = self.__dict__.get("_key_lookup")
         if lookup is None:
@@ -302,12 +311,29 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         return self.read(lookup.index_of(key))
 
     def read(self, global_index: int) -> Any:
-        """The stored item (or token block) at ``global_index`` of the whole dataset, transformed."""
+        """The stored item (or token block) at ``global_index`` of the whole dataset, transformed.
+
+        Unlike ``dataset[i]``, the index ignores ``subsample``, splits and subsets.
+
+        Args:
+            global_index: the item's number in the whole stored dataset, from 0.
+        """
         number = int(np.searchsorted(self._offsets, global_index, side="right")) - 1
         return self.read_item(number, global_index - int(self._offsets[number]))
 
     def read_item(self, number: int, within: int) -> Any:
-        """Item ``within`` of chunk ``number``, decoded and transformed."""
+        """Item ``within`` of chunk ``number``, decoded and transformed.
+
+        The one place every read goes through: it opens the chunk (downloading it if
+        needed), decrypts and decompresses the item, decodes it and applies ``transform``.
+
+        Args:
+            number: the chunk's number in the index.
+            within: the item's number inside that chunk, from 0.
+
+        Raises:
+            ChunkFormatError: if the item's bytes cannot be decoded.
+        """
         if TRACER.enabled:
             with TRACER.span("read", chunk=number):
                 chunk = self._chunks.get(number)
@@ -372,7 +398,14 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         return shrunk
 
     def epoch_order(self, epoch: int | None = None) -> EpochOrder:
-        """The order of the selected items in ``epoch`` (default: the current one)."""
+        """The order of the selected items in ``epoch`` (default: the current one).
+
+        Args:
+            epoch: the epoch whose shuffle to build; None for the current epoch.
+
+        Returns:
+            The lazy :class:`~litdata_stream.shuffle.EpochOrder` of the configured algorithm.
+        """
         if self.shuffle and self.item_window is not None:
             return ItemWindowShuffle(self._selection, seed=self.seed, epoch=self.epoch if epoch is None else epoch,
                                      window=self.item_window)
@@ -380,7 +413,15 @@ class StreamingDataset(LoaderSteered, IterableDataset):
                            epoch=self.epoch if epoch is None else epoch, block_size=self.block_size())
 
     def rank_plan(self, steering: Steering | None = None) -> RankPlan:
-        """This rank's plan for the epoch of ``steering`` (default: the current steering)."""
+        """This rank's plan for the epoch of ``steering`` (default: the current steering).
+
+        Args:
+            steering: the epoch, batch size, topology and resume point to plan for; None
+                for what the loader set last.
+
+        Returns:
+            The :class:`~litdata_stream.epoch_plan.RankPlan` saying which samples this rank serves.
+        """
         steering = steering or self._current_steering()
         env = steering.env or self._env()
         segment = Segment(env.world_size, steering.batch_size, self._drop_last(env.world_size), steering.intervals)
@@ -393,12 +434,26 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         return self.rank_plan().num_batches - self._current_steering().first_batch
 
     def check_state(self, state: dict[str, Any]) -> None:
-        """Refuse a state saved from another dataset or order (a clear ``ValueError``)."""
+        """Refuse a state saved from another dataset or order (a clear ``ValueError``).
+
+        Args:
+            state: a dict from :meth:`state_dict`.
+        """
         check_dataset_state(self, state)
 
     def state_dict(self, steering: Steering | None = None) -> dict[str, Any]:
         """Where this dataset's epoch stands, as plain Python: the epoch, the segment being
-        served (topology and positions) and the batches of it already consumed."""
+        served (topology and positions) and the batches of it already consumed.
+
+        It also names the dataset (size, seed, shuffle settings) so that resuming on
+        another dataset fails instead of serving the wrong samples.
+
+        Args:
+            steering: the steering to describe; None for the current one.
+
+        Returns:
+            A dict of plain values, ready for ``torch.save`` or JSON.
+        """
         self.resolve_resume()
         steering = steering or self._current_steering()
         env = steering.env or self._env()
@@ -413,7 +468,18 @@ class StreamingDataset(LoaderSteered, IterableDataset):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume from :meth:`state_dict` on the next iteration, on any topology."""
+        """Resume from :meth:`state_dict` on the next iteration, on any topology.
+
+        The state is checked now; it is turned into this topology's plan later, by
+        :meth:`resolve_resume`, once the batch size and rank are known.
+
+        Args:
+            state: a dict from :meth:`state_dict`.
+
+        Raises:
+            ValueError: if it was saved from another dataset, order or state format
+                (unless ``force_override_state_dict`` was set).
+        """
         if self.force_override_state_dict:
             state = overridden_dataset_state(dataset_identity(self), state, url=self.source.url)
         check_dataset_state(self, state)
@@ -445,7 +511,16 @@ class StreamingDataset(LoaderSteered, IterableDataset):
                            keep_open=plan.order.window_chunks)
 
     def stream(self, positions: Iterable[np.ndarray], chunk_order: Iterable[int], keep_open: int = 1) -> Iterator[Any]:
-        """Read the stored positions of ``positions`` (arrays, lazily), prefetching ``chunk_order``."""
+        """Read the stored positions of ``positions`` (arrays, lazily), prefetching ``chunk_order``.
+
+        Args:
+            positions: arrays of stored positions of the selection, one per batch, in order.
+            chunk_order: the chunks those reads need, in order of first use, for the prefetcher.
+            keep_open: how many chunks to keep open at once (the shuffle's window).
+
+        Yields:
+            The items, decoded and transformed, in the order of ``positions``.
+        """
         self._chunks.keep_open = max(keep_open, 1)
         prefetcher = Prefetcher(self.source, chunk_order, self.max_pre_download, window=self._chunks.keep_open)
         selection = self._selection

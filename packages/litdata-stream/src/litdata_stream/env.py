@@ -16,11 +16,21 @@ from torch.utils.data import get_worker_info
 
 @dataclass(frozen=True)
 class DistributedEnv:
+    """The training process running this code: its rank among ``world_size`` processes."""
+
     world_size: int
     rank: int
 
     @classmethod
     def detect(cls) -> DistributedEnv:
+        """Find this process's rank and world size.
+
+        Asks an initialized ``torch.distributed`` group first, then the ``WORLD_SIZE`` and ``RANK``
+        (or ``GLOBAL_RANK``) variables set by launchers; without either it is rank 0 of 1.
+
+        Raises:
+            RuntimeError: if the variables name a rank outside the world size.
+        """
         if dist.is_available() and dist.is_initialized():
             return cls(dist.get_world_size(), dist.get_rank())
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -39,6 +49,7 @@ class WorkerEnv:
 
     @classmethod
     def detect(cls) -> WorkerEnv:
+        """Find this DataLoader worker's id and the worker count (0 of 1 outside a worker)."""
         info = get_worker_info()
         if info is None:
             return cls(1, 0)

@@ -6,7 +6,7 @@
   when it is read, straight from the memory-mapped chunk, so there is nothing to batch.
 * ``num_canonical_nodes``: the node count LitData freezes in its checkpoints so that an
   elastic resume rebuilds its first run's shuffle. Here the epoch order never depends
-  on the number of nodes, ranks or workers (see :mod:`litdata_stream.plan`): a resume on
+  on the number of nodes, ranks or workers (see :mod:`litdata_stream.epoch_plan`): a resume on
   any world size continues the same order without being told the first one.
 * ``window_direct_io``: LitData's O_DIRECT reads of windows from NFS (its iteration is
   then disabled). Here chunks are read through memory maps; iteration works either way.
@@ -31,6 +31,7 @@ def _warn_once(name: str, message: str) -> None:
 
 
 def check_batch_decode(value: int | str | bool) -> int | str | bool:
+    """Validate LitData's ``batch_decode`` and return it, warning once when it would matter in LitData."""
     if isinstance(value, str):
         if value.strip().lower() not in _BATCH_DECODE_WORDS and not value.strip().lstrip("-").isdigit():
             raise ValueError(f"batch_decode must be 'auto', 'all', a number of items or a bool, got {value!r}")
@@ -43,6 +44,7 @@ def check_batch_decode(value: int | str | bool) -> int | str | bool:
 
 
 def check_num_canonical_nodes(value: int | None) -> int | None:
+    """Validate LitData's ``num_canonical_nodes`` and return it, warning once if set."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -56,6 +58,7 @@ def check_num_canonical_nodes(value: int | None) -> int | None:
 
 
 def check_window_direct_io(value: bool) -> bool:
+    """Validate LitData's ``window_direct_io`` and return it, warning once if it is True."""
     if not isinstance(value, bool):
         raise ValueError(f"window_direct_io must be a boolean, got {value!r}")
     if value:

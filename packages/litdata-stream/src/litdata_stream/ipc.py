@@ -100,6 +100,12 @@ class ReusedBufferReader:
             got += n
 
     def __call__(self) -> memoryview:
+        """Read the next message and return a view of it in this thread's buffer.
+
+        Raises:
+            EOFError: if the pipe is closed before a message starts.
+            OSError: if it closes in the middle of one.
+        """
         header = bytearray(8)
         self._read_into(memoryview(header)[:4], True)
         (size,) = struct.unpack("!i", header[:4])

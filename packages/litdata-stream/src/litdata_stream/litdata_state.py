@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .env import DistributedEnv
-from .plan import merge_intervals
+from .epoch_plan import merge_intervals
 from .resume import dataset_identity
 
 #: The keys of LitData's ``StreamingDataLoader.state_dict()`` (ours carry a ``version``).
@@ -136,6 +136,7 @@ class LitDataPlan:
         return budgets
 
     def rank_length(self, rank: int) -> int:
+        """How many samples LitData's workers of ``rank`` serve in the epoch, together."""
         return sum(self.lengths[rank * self.num_workers:(rank + 1) * self.num_workers])
 
     def piece_items(self, piece: tuple[int, int, int]) -> np.ndarray:

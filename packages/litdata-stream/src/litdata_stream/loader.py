@@ -25,8 +25,8 @@ from .loader_args import apply_drop_last, positional_arguments
 from .profiler import CProfiler, Profiler, TracedCollate
 from .steering import SteeringChannel
 from .torch_private import end_worker_threads, forget_persistent_iterator, worker_processes
+from .worker_setup import WorkerSetup
 from .worker_start import ATTEMPTS, START_TIMEOUT_ENV, WorkerStarts, kill_workers, start_timeout
-from .workers import WorkerSetup
 
 STATE_VERSION = 2
 
@@ -47,11 +47,23 @@ def _end_worker_threads(iterator: Any, timeout: float = 5.0) -> None:
 class StreamingDataLoader(DataLoader):
     """A DataLoader over a ``StreamingDataset`` or ``CombinedStreamingDataset``.
 
-    Args beyond torch's DataLoader (LitData's):
+    The dataset plans the epoch (which rank and worker serves which batch), so the loader
+    takes no sampler: it tells the dataset its batch size and worker count, counts the
+    batches it hands out, and can save and restore that position with
+    :meth:`state_dict` and :meth:`load_state_dict`, even on another world size, batch
+    size or number of workers. Iterating it again starts the next epoch.
+
+    Args:
+        dataset: a ``StreamingDataset``, ``CombinedStreamingDataset`` or
+            ``ParallelStreamingDataset`` (anything with their epoch and resume methods).
         *args: torch DataLoader arguments by position (``batch_size``, ``shuffle``, ...);
             see :mod:`litdata_stream.loader_args`.
+        batch_size: samples per batch; with a ``CombinedStreamingDataset`` of
+            ``batching_method="per_stream"``, also a list of one batch size per dataset.
+        num_workers: DataLoader worker processes (0: read in the training process).
         shuffle: sets the dataset's ``shuffle`` (None: keep it).
         drop_last: sets the dataset's ``drop_last`` (None: keep it; see ``loader_args``).
+        collate_fn: turns a list of samples into a batch (default: :func:`default_collate`).
         profile_batches: write a Chrome trace (``result.json`` in ``profile_dir``) of this
             many batches after ``profile_skip_batches``; ``True``: of the whole epoch.
         profile_skip_batches: batches handed out before the trace starts.
@@ -60,6 +72,14 @@ class StreamingDataLoader(DataLoader):
             loop and of worker 0 (``cprofile_main.prof``/``.txt``,
             ``cprofile_worker0.prof``/``.txt``), on rank 0; not with ``profile_batches``.
         prefetch_factor: batches each worker loads ahead (torch's; default 2 with workers).
+        **kwargs: other torch DataLoader arguments (``pin_memory``, ``persistent_workers``,
+            ``worker_init_fn``, ...); ``sampler``, ``batch_sampler`` and ``in_order=False``
+            are refused.
+
+    Raises:
+        TypeError: if ``dataset`` is not a streaming dataset.
+        ValueError: for a sampler, ``in_order=False``, both profilers at once, or a list
+            of batch sizes without a ``per_stream`` mixture.
     """
 
     # A StreamingDataset, CombinedStreamingDataset or ParallelStreamingDataset: any object
@@ -249,7 +269,14 @@ class StreamingDataLoader(DataLoader):
 
         The loader's own counters plus its dataset's state (which nests the states of
         mixed datasets): enough, from any one rank, to resume every rank of another
-        world size, batch size or number of workers.
+        world size, batch size or number of workers. Before the next iteration after
+        :meth:`load_state_dict`, it returns the loaded state unchanged.
+
+        Returns:
+            A dict of plain values: ``version``, ``epoch``, ``batches_consumed``,
+            ``finished``, the topology it was saved on (``batch_size``, ``num_workers``,
+            ``world_size``, ``rank``), ``seed``, ``shuffle`` and the dataset's own state
+            under ``dataset``.
         """
         env = DistributedEnv.detect()
         dataset = self.dataset
@@ -271,10 +298,22 @@ class StreamingDataLoader(DataLoader):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume from :meth:`state_dict` on the next iteration (any topology for states of
-        this release; states of the first release resume on the same topology). A state
-        saved by LitData's own ``StreamingDataLoader`` resumes too (see
-        :mod:`litdata_stream.litdata_state`)."""
+        """Resume from :meth:`state_dict` on the next iteration.
+
+        States of this release resume on any topology; states of the first release resume
+        on the same topology. A state saved by LitData's own ``StreamingDataLoader``
+        resumes too (see :mod:`litdata_stream.litdata_state`). The state is checked
+        against the dataset now, so a wrong one fails here rather than at the next epoch.
+
+        Args:
+            state: a dict returned by :meth:`state_dict` (or by LitData's loader).
+
+        Raises:
+            ValueError: if the state has an unknown version, or was saved with another
+                seed, shuffle or dataset (unless the dataset has
+                ``force_override_state_dict``), or, for a first-release state, on another
+                batch size or world size.
+        """
         if is_litdata_state(state):
             state = from_litdata_state(self, state, STATE_VERSION)
         version = state.get("version") if isinstance(state, dict) else None

@@ -170,6 +170,7 @@ class LazyMix:
 
     @property
     def num_blocks(self) -> int:
+        """How many blocks of draws the mixed sequence is made of."""
         return len(self._drawn)
 
     def draws(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:

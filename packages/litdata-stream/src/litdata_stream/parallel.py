@@ -37,8 +37,8 @@ from torch.utils.data import IterableDataset
 from .chunk_runs import chunk_runs
 from .dataset import StreamingDataset
 from .env import DistributedEnv, WorkerEnv
+from .epoch_plan import RankPlan, Segment, num_batches
 from .passes import Cursor, PassStream
-from .plan import RankPlan, Segment, num_batches
 from .resume import check_dataset_state, dataset_identity
 from .steering import SteeredComposite, Steering
 
@@ -131,6 +131,7 @@ class ParallelStreamingDataset(SteeredComposite, IterableDataset):
 
     @property
     def cycling(self) -> bool:
+        """Whether a ``length`` was given, so that shorter datasets are cycled to fill it."""
         return self.length is not None
 
     # -- the plan ----------------------------------------------------------------------
@@ -184,7 +185,11 @@ class ParallelStreamingDataset(SteeredComposite, IterableDataset):
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The epoch, the tuples yielded per rank, and where each dataset's stream stands."""
+        """The epoch, the tuples yielded per rank, and where each dataset's stream stands.
+
+        Returns:
+            A dict of plain values, with each dataset's own state nested in it.
+        """
         steering = self._resolved_steering()
         env = steering.env or self._env()
         streams, bases, length = self._layout(steering)
@@ -215,7 +220,11 @@ class ParallelStreamingDataset(SteeredComposite, IterableDataset):
 
     def check_state(self, state: dict[str, Any]) -> None:
         """Refuse a state saved from another composition (a clear ``ValueError``), unless
-        ``force_override_state_dict``: then only the number of datasets must match."""
+        ``force_override_state_dict``: then only the number of datasets must match.
+
+        Args:
+            state: a dict from :meth:`state_dict`.
+        """
         if not isinstance(state, dict) or state.get("type") != STATE_TYPE:
             raise ValueError(f"not a {STATE_TYPE} state")
         if state.get("version") != STATE_VERSION:
@@ -233,7 +242,11 @@ class ParallelStreamingDataset(SteeredComposite, IterableDataset):
             check_dataset_state(dataset, child)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume from :meth:`state_dict` on the next iteration, on any topology."""
+        """Resume from :meth:`state_dict` on the next iteration, on any topology.
+
+        Args:
+            state: a dict from :meth:`state_dict`; checked now (see :meth:`check_state`).
+        """
         self.check_state(state)
         self._steer(epoch=int(state["epoch"]), epoch_set=True)
         self._pending_state = dict(state)

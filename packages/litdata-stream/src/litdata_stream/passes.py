@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .env import DistributedEnv
-from .plan import Intervals, RankPlan, Segment
+from .epoch_plan import Intervals, RankPlan, Segment
 from .steering import Steering
 
 
@@ -60,6 +60,7 @@ class PassStream:
         return self._per_pass
 
     def plan_of(self, pass_number: int) -> RankPlan:
+        """This rank's plan of pass ``pass_number`` of the dataset (the two last used are kept)."""
         if pass_number == self.cursor.pass_number:
             return self.first
         plan = self._plans.get(pass_number)

@@ -35,11 +35,16 @@ class Tracer:
         self._lock = threading.Lock()
 
     def start(self, folder: str) -> None:
+        """Start recording spans in this process, appending them to a file in ``folder`` at each flush."""
         self.folder = folder
         self.enabled = True
 
     @contextlib.contextmanager
     def span(self, name: str, **args: Any) -> Iterator[None]:
+        """Time the ``with`` block as a span called ``name``, with ``args`` shown in the trace.
+
+        Does nothing when tracing is off.
+        """
         if not self.enabled:
             yield
             return
@@ -61,6 +66,7 @@ class Tracer:
                 self._events.append(event)
 
     def flush(self) -> None:
+        """Append the spans recorded so far to this process's file in the trace folder."""
         if not self.enabled or self.folder is None:
             return
         with self._lock:
@@ -102,9 +108,15 @@ class Profiler:
         TRACER.start(self.folder)
 
     def worker_init(self, worker_id: int) -> None:
+        """Turn tracing on in a DataLoader worker (a fresh process has it off)."""
         TRACER.start(self.folder)
 
     def batch_done(self, batch_number: int) -> None:
+        """Flush the spans after batch ``batch_number`` was handed out.
+
+        Marks the start of the traced window at batch ``skip_batches``, and writes ``result.json``
+        once the requested batches have been handed out.
+        """
         TRACER.flush()
         if self.done:
             return
@@ -169,6 +181,7 @@ class CProfiler:
         return {"folder": self.folder, "_main": None}  # a live profile stays in its process
 
     def worker_init(self, worker_id: int) -> None:
+        """In worker 0 only, profile the worker until it exits, then write ``cprofile_worker0.*``."""
         if worker_id != 0:
             return
         profile = cProfile.Profile()
@@ -177,11 +190,13 @@ class CProfiler:
         profile.enable()
 
     def start_epoch(self) -> None:
+        """Start profiling the loading loop of a new epoch (writing the last one's first if unfinished)."""
         self.end_epoch()
         self._main = cProfile.Profile()
         self._main.enable()
 
     def end_epoch(self) -> None:
+        """Stop profiling the epoch's loading loop and write ``cprofile_main.*`` (no-op if not started)."""
         if self._main is not None:
             profile, self._main = self._main, None
             dump_cprofile(profile, os.path.join(self.folder, CPROFILE_MAIN))
@@ -194,6 +209,7 @@ class TracedCollate:
         self.collate_fn = collate_fn
 
     def __call__(self, batch: list[Any]) -> Any:
+        """Collate ``batch`` inside a ``collate`` span, then write this process's spans out."""
         with TRACER.span("collate", size=len(batch)):
             result = self.collate_fn(batch)
         TRACER.flush()

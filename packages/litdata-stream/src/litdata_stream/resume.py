@@ -5,14 +5,14 @@ another dataset or order fails with a clear error instead of serving the wrong s
 and the segment being served when it was saved: its topology (world size, batch size,
 drop_last), its epoch positions, and the batches every rank had consumed. Resuming on
 the same topology continues that segment; on another one, a new segment is planned over
-what no rank has served (:meth:`litdata_stream.plan.RankPlan.remaining_after`).
+what no rank has served (:meth:`litdata_stream.epoch_plan.RankPlan.remaining_after`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .plan import Intervals, RankPlan, Segment
+from .epoch_plan import Intervals, RankPlan, Segment
 from .shuffle import EpochOrder
 from .state_override import IDENTITY_KEYS, overridden_dataset_state
 
@@ -57,6 +57,7 @@ def check_dataset_state(dataset: Any, state: dict[str, Any]) -> None:
 
 
 def saved_segment(state: dict[str, Any]) -> Segment:
+    """Rebuild the :class:`Segment` a state was being served from when it was saved."""
     intervals = state.get("intervals")
     return Segment(
         int(state["world_size"]),

@@ -253,6 +253,7 @@ class Selection:
 
     @property
     def num_parts(self) -> int:
+        """How many parts (pieces of chunks) the selection holds."""
         return len(self.chunk)
 
     def is_range(self, part: int) -> bool:

@@ -37,14 +37,20 @@ class LitDataSerializer(Serializer):
         self.wrapped = wrapped
 
     def can_serialize(self, value: Any) -> bool:
+        """Whether the wrapped serializer accepts ``value`` (False if it has no ``can_serialize``)."""
         check = getattr(self.wrapped, "can_serialize", None)
         return bool(check(value)) if callable(check) else False
 
     def serialize(self, value: Any) -> tuple[bytes, str]:
+        """Encode ``value`` with the wrapped serializer; its data format defaults to this name."""
         data, data_format = self.wrapped.serialize(value)
         return data, data_format or self.name
 
     def decoder(self, data_format: str, *, allow_pickle: bool = False) -> Decoder:
+        """A function decoding one item stored as ``data_format``, by a copy of the wrapped serializer.
+
+        ``allow_pickle`` is accepted for the interface and not used: the wrapped serializer decides.
+        """
         # One set-up copy per data_format, as LitData's item loader makes: a serializer
         # may keep state from ``setup`` (the extension of ``file:ext``, a dtype, ...).
         serializer = copy.deepcopy(self.wrapped)
@@ -79,6 +85,11 @@ class OverridingRegistry(SerializerRegistry):
         self.overrides = dict(overrides)
 
     def get(self, data_format: str) -> Serializer:
+        """The serializer decoding ``data_format``.
+
+        An override for the part after ``:`` (``jpeg`` in ``file:jpeg``) wins, then one for the
+        name, then the default registry.
+        """
         name, _, argument = data_format.partition(":")
         if argument and argument in self.overrides:
             return self.overrides[argument]
@@ -87,6 +98,7 @@ class OverridingRegistry(SerializerRegistry):
         return REGISTRY.get(data_format)
 
     def names(self) -> list[str]:
+        """Every data format name known: the overrides first, then the default registry's."""
         return list(dict.fromkeys([*self.overrides, *REGISTRY.names()]))
 
     def __iter__(self):  # type: ignore[no-untyped-def]

@@ -100,9 +100,14 @@ class DatasetSource:
         return decompressed_filename(self.index.chunk_filename(number))
 
     def reads_in_place(self, number: int) -> bool:
+        """Whether chunk ``number`` is read where it is stored, without a copy in the cache.
+
+        True for an uncompressed chunk of a dataset in a plain local folder.
+        """
         return self._in_place and not is_compressed_filename(self.index.chunk_filename(number))
 
     def local_path(self, number: int) -> str:
+        """The local file chunk ``number`` is read from: the stored file itself, or its cache copy."""
         if self.reads_in_place(number):
             path = self.store.local_file(self.index.chunk_filename(number))
             assert path is not None  # reads_in_place: the store is a plain local folder

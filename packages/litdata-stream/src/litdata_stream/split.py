@@ -51,6 +51,21 @@ def train_test_split(streaming_dataset: StreamingDataset, splits: Sequence[float
     Each split keeps the dataset's settings (``shuffle``, ``seed``, transforms, ...) and
     may itself be subset, split, mixed or resumed. A fraction of 0 gives an empty split
     (with a warning, as in LitData).
+
+    Args:
+        streaming_dataset: the dataset to split (its current selection: after any
+            ``subsample``, subset or earlier split).
+        splits: fractions in ``[0, 1]`` adding up to at most 1, one per split.
+        seed: seeds which items go to which split (with ``shuffle``).
+        shuffle: draw every split from the seeded shuffled items (True), or cut the stored
+            order into contiguous ranges (False).
+
+    Returns:
+        One dataset per fraction, in the order of ``splits``; no item is in two of them.
+
+    Raises:
+        TypeError: if ``streaming_dataset`` is not a ``StreamingDataset``.
+        ValueError: for fractions outside ``[0, 1]`` or adding up to more than 1.
     """
     if not isinstance(streaming_dataset, StreamingDataset):
         raise TypeError(f"train_test_split needs a StreamingDataset, got {type(streaming_dataset).__name__}")

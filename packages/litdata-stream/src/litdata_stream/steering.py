@@ -61,6 +61,11 @@ class SteeringChannel:
         self._buffer = (context or mp).RawArray("B", self.CAPACITY)
 
     def write(self, steering: Steering) -> None:
+        """Publish ``steering`` to the workers (pickled, behind its 8-byte length).
+
+        Raises:
+            ValueError: if it does not fit in :attr:`CAPACITY` bytes.
+        """
         data = pickle.dumps(steering)
         if len(data) + 8 > self.CAPACITY:
             raise ValueError(f"the epoch's steering takes {len(data)} bytes, more than {self.CAPACITY}")
@@ -69,13 +74,16 @@ class SteeringChannel:
         view[:8] = struct.pack("<Q", len(data))
 
     def read(self) -> Steering | None:
+        """The last steering written, or None if nothing was written yet."""
         view = memoryview(self._buffer).cast("B")
         (size,) = struct.unpack("<Q", bytes(view[:8]))
         return pickle.loads(bytes(view[8 : 8 + size])) if size else None
 
 
-class LoaderSteered:
-    """Mixin holding the steering of a dataset that follows the epoch plan."""
+class LoaderControls:
+    """What a StreamingDataLoader sets on a dataset that follows the epoch plan: epoch,
+    batch size(s), worker count, distributed environment and resume point (a mixin of
+    every streaming dataset; the values travel to the workers as one ``Steering``)."""
 
     def _init_steering(self) -> None:
         self._steering = Steering()
@@ -87,20 +95,28 @@ class LoaderSteered:
 
     @property
     def epoch(self) -> int:
+        """The epoch the next (or current) iteration serves."""
         return self._current_steering().epoch
 
     @property
     def batch_size(self) -> int:
+        """The batch size the epoch plan cuts each rank's share into."""
         return self._steering.batch_size
 
     @property
     def distributed_env(self) -> DistributedEnv | None:
+        """The rank and world size pinned by the loader (None: detected when iterating)."""
         return self._steering.env
 
     def set_epoch(self, epoch: int) -> None:
         """Use ``epoch``'s order on the next iteration (the loader calls this every epoch).
 
-        Another epoch than the current one starts whole: a resume point is forgotten."""
+        Another epoch than the current one starts whole: a resume point is forgotten.
+        Without a call, iterating the dataset again moves on to the next epoch by itself.
+
+        Args:
+            epoch: the epoch number; it seeds the shuffle, so every rank must pass the same one.
+        """
         if int(epoch) != self._steering.epoch:
             self._steer(epoch=int(epoch), epoch_set=True, first_batch=0, intervals=None, replans=0, first_sample=0,
                         children_intervals=None)
@@ -112,21 +128,52 @@ class LoaderSteered:
         self._steer(first_batch=0, intervals=None, replans=0, first_sample=0, children_intervals=None)
 
     def set_batch_size(self, batch_size: int) -> None:
+        """Plan the next iterations in batches of ``batch_size``.
+
+        The plan gives whole batches to DataLoader workers in turn, so it must know the loader's
+        batch size; ``StreamingDataLoader`` calls this for you.
+
+        Args:
+            batch_size: the number of samples in each batch the loader makes.
+        """
         self._steer(batch_size=int(batch_size))
 
     def set_num_workers(self, num_workers: int) -> None:
+        """Record how many DataLoader workers share this process's batches.
+
+        Args:
+            num_workers: the loader's ``num_workers`` (0: the main process reads).
+        """
         self.num_workers = int(num_workers)
 
     def resume_from(self, batches_consumed: int) -> None:
-        """Start the next iteration after ``batches_consumed`` batches of the current epoch."""
+        """Start the next iteration after ``batches_consumed`` batches of the current epoch.
+
+        Args:
+            batches_consumed: how many batches of this epoch each rank has already received.
+        """
         self._steer(first_batch=int(batches_consumed))
 
     def set_distributed_env(self, env: DistributedEnv | None) -> None:
-        """Pin the rank and world size for the next iterations (None: detect them)."""
+        """Pin the rank and world size for the next iterations.
+
+        DataLoader workers cannot see the process group, so the loader pins them in the
+        training process before the workers start.
+
+        Args:
+            env: the rank and world size to plan for, or None to detect them when iterating.
+        """
         self._steer(env=env)
 
     def attach_channel(self, channel: SteeringChannel | None) -> None:
-        """Read the steering from ``channel`` in workers (persistent workers)."""
+        """Read the steering from ``channel`` in workers (persistent workers).
+
+        Persistent workers keep their copy of the dataset across epochs, so the loader
+        publishes each epoch's settings through shared memory instead.
+
+        Args:
+            channel: the shared channel made before the workers start, or None to stop using one.
+        """
         self._channel = channel
 
     def publish_steering(self) -> None:
@@ -156,18 +203,28 @@ class LoaderSteered:
         return steering
 
 
-class SteeredComposite(LoaderSteered):
+class SteeredComposite(LoaderControls):
     """A composition of datasets (``self.datasets``) that a loader steers as one: the rank
     and the number of workers reach every dataset, whose plans it composes."""
 
     datasets: list[Any]
 
     def set_distributed_env(self, env: DistributedEnv | None) -> None:
+        """Pin the rank and world size here and in every dataset of the composition.
+
+        Args:
+            env: the rank and world size to plan for, or None to detect them when iterating.
+        """
         super().set_distributed_env(env)
         for dataset in self.datasets:
             dataset.set_distributed_env(env)
 
     def set_num_workers(self, num_workers: int) -> None:
+        """Record the number of DataLoader workers here and in every dataset of the composition.
+
+        Args:
+            num_workers: the loader's ``num_workers`` (0: the main process reads).
+        """
         super().set_num_workers(num_workers)
         for dataset in self.datasets:
             dataset.set_num_workers(num_workers)

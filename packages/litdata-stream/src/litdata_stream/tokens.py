@@ -16,6 +16,13 @@ class TokensLoader:
 
     ``optimize(..., item_loader=TokensLoader())`` writes a token dataset; reading needs
     the block size.
+
+    Args:
+        block_size: tokens per item read (for next-token training, the context length
+            plus one); None only when writing.
+
+    Raises:
+        ValueError: if ``block_size`` is not a positive int.
     """
 
     block_size: int | None = None

@@ -203,7 +203,9 @@ def end_worker_threads(iterator: object, timeout: float = 5.0) -> None:
 class SharedFd(Protocol):
     """A picklable stand-in for a file descriptor, made by :func:`share_fd`."""
 
-    def detach(self) -> int: ...
+    def detach(self) -> int:
+        """Take the duplicated file descriptor, owned by the caller from then on."""
+        ...
 
 
 def share_fd(fd: int) -> SharedFd:

@@ -13,6 +13,7 @@ class TransformChain:
         self.transforms = list(transforms)
 
     def __call__(self, item: Any) -> Any:
+        """Apply every transform in turn to ``item`` and return the last result."""
         for transform in self.transforms:
             item = transform(item)
         return item

@@ -9,7 +9,7 @@ in a few thousand forks of a training process with a gloo group, on a busy machi
 a second fork almost always works.
 
 So on ``fork``, each worker marks itself started (first thing, in
-:class:`~litdata_stream.workers.WorkerSetup`) in a byte array shared with the training
+:class:`~litdata_stream.worker_setup.WorkerSetup`) in a byte array shared with the training
 process, which waits for every mark right after starting the workers. A worker not
 started within :func:`start_timeout` seconds is killed and the epoch's workers are
 forked again, with a warning; after :data:`ATTEMPTS` tries the loader raises. A worker's
@@ -51,9 +51,11 @@ class WorkerStarts:
         self._flags: Any = multiprocessing.RawArray("b", num_workers)
 
     def mark(self, worker_id: int) -> None:
+        """Record that worker ``worker_id`` has started (called in the worker)."""
         self._flags[worker_id] = 1
 
     def missing(self) -> list[int]:
+        """The ids of the workers that have not marked themselves yet."""
         return [i for i, flag in enumerate(self._flags) if not flag]
 
     def wait(self, workers: list[Any], timeout: float) -> list[int]:

@@ -8,7 +8,7 @@ from .merge_datasets import merge_datasets  # noqa: E402
 from .modes import ConfigMismatchError  # noqa: E402
 from .optimize import optimize  # noqa: E402
 from .uploader import UploadError  # noqa: E402
-from .workers import WorkerError  # noqa: E402
+from .worker_processes import WorkerError  # noqa: E402
 
 __all__ = [
     "ConfigMismatchError",

@@ -22,6 +22,10 @@ def nothing_stored(partials: dict[int, Index], old_index: Index | None) -> bool:
 
 
 def publish_empty(store: Store) -> Index:
+    """Publish the ``index.json`` of a run that stored nothing (no chunks, no config); return it.
+
+    Checks first that this run still holds the output lock, as any publication does.
+    """
     index = Index(chunks=[], config=None)
     index.updated_at = str(time.time())
     check_still_held(store)

@@ -57,13 +57,16 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
 
     def payload(self) -> bytes:
+        """The bytes of one beat: ``record`` plus the current ``beat`` count and the wall-clock time."""
         return json.dumps({**self.record, "beat": self.beats, "time": time.time()}).encode()
 
     def beat(self) -> None:
+        """Write one beat now, so a waiter sees the record change."""
         self.beats += 1
         self.store.put(self.key, self.payload())
 
     def start(self, first_beat: bool = True) -> Heartbeat:
+        """Beat once now (unless ``first_beat`` is False), then keep beating in a thread; return self."""
         if first_beat:
             self.beat()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat {self.key}", daemon=True)
@@ -81,6 +84,7 @@ class Heartbeat:
                 continue
 
     def stop(self, delete: bool = False) -> None:
+        """End the beating thread and wait for it; with ``delete``, then remove the record."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

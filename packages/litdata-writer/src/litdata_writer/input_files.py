@@ -35,6 +35,7 @@ class InputDownloadError(RuntimeError):
 
 
 def is_remote_dir(input_dir: str | os.PathLike[str] | None) -> bool:
+    """True when ``input_dir`` is given and is not local, so the files it holds must be downloaded."""
     return input_dir is not None and parse_url(input_dir).scheme not in LOCAL_SCHEMES
 
 
@@ -53,6 +54,11 @@ class InputFetcher:
         self._prefix = self.input_dir.rstrip("/") + "/"
 
     def __call__(self, tasks: Iterable[Task]) -> Iterator[Task]:
+        """Yield ``tasks`` with the remote files they name replaced by local copies, fetched ahead.
+
+        Each task's files are deleted once the next task is asked for; a cache folder this
+        call created is removed when the iteration ends.
+        """
         store = open_store(self.input_dir, **self.storage_options)
         root = self.cache_dir or tempfile.mkdtemp(prefix="litdata-inputs-", dir=os.environ.get(STAGING_ENV) or None)
         os.makedirs(root, exist_ok=True)

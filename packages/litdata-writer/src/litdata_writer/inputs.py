@@ -35,9 +35,11 @@ class InputSource:
 
     @property
     def streamed(self) -> bool:
+        """True for a queue or a data loader: the inputs arrive one by one and cannot be split in advance."""
         return self.kind != LIST
 
     def known_length(self) -> int | None:
+        """The number of inputs when it is known: a list's length, a sized loader's ``len``, else None."""
         if self.kind == LIST:
             return len(self.values)
         if self.kind == LOADER:
@@ -111,6 +113,7 @@ def resolve_inputs(
 
 
 def check_reader(reader: Any) -> None:
+    """Raise TypeError unless ``reader`` has LitData's ``remap_items`` and ``read`` methods."""
     for method in ("remap_items", "read"):
         if not callable(getattr(reader, method, None)):
             raise TypeError(
@@ -131,6 +134,10 @@ class ReadThenCall:
         self.skip_none = skip_none  # optimize: a read that gives None stores nothing (as LitData)
 
     def __call__(self, value: Any, *args: Any, **kwargs: Any) -> Any:
+        """Read ``value`` with the reader and call ``fn`` on the result (plus any other arguments).
+
+        With ``skip_none``, a read that gives None returns None without calling ``fn``.
+        """
         data = self.reader.read(value)
         if data is None and self.skip_none:
             return None

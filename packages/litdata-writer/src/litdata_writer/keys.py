@@ -85,6 +85,7 @@ class RankKeys:
         self.keys: list[str | int] = []
 
     def add(self, item: Any) -> None:
+        """Record the key of an item about to be stored (``key_fn``'s value, normalized)."""
         self.keys.append(normalize_key(self.key_fn(item)))
 
     def add_stored(self, store: Store, chunks: Sequence[ChunkInfo], config: IndexConfig | None) -> None:
@@ -93,6 +94,7 @@ class RankKeys:
             self.keys.extend(normalize_key(self.key_fn(item)) for item in iter_stored_items(store, chunks, config))
 
     def partial_extra(self) -> dict[str, Any]:
+        """The field of the rank's partial index that carries these keys to the merge."""
         return {PARTIAL_FIELD: list(self.keys)}
 
 
@@ -125,6 +127,7 @@ class KeyRows:
     indices: list[int]
 
     def check_unique(self, where: str) -> None:
+        """Raise ValueError when one key belongs to two different items; ``where`` names the dataset."""
         seen: dict[str | int, int] = {}
         for key, index in zip(self.keys, self.indices):
             first = seen.setdefault(key, index)

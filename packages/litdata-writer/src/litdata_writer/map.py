@@ -26,11 +26,17 @@ from .ray_executor import check_static, cluster_shape, run_ray_jobs, wants_ray
 from .uploader import Uploader
 from .work_queue import QueuedTasks
 from .work_setup import plan_work
-from .workers import Job, Reporter, run_workers
+from .worker_processes import Job, Reporter, run_workers
 
 
 @dataclass
 class MapJob:
+    """What one ``map`` writer rank runs in its worker: its tasks, ``fn`` and where the files go.
+
+    ``staging_root`` is None for a local output (``fn`` writes in place); ``pass_is_last`` and
+    ``pass_device`` say which extra keyword arguments ``fn``'s signature asks for.
+    """
+
     rank: int
     tasks: list[Task] | QueuedTasks
     fn: Callable[[Any, str], Any]
@@ -78,6 +84,11 @@ def _collect(staging: str, outbox: str, counter: itertools.count) -> list[tuple[
 
 
 def map_rank(job: MapJob, reporter: Reporter) -> None:
+    """Worker body of ``map``: call ``fn`` on each task of the rank and deliver the files it writes.
+
+    For a cloud output ``fn`` writes into a staging folder; after each call its files are
+    moved to an outbox and queued for upload under their relative paths.
+    """
     store = open_output(job.output_url, job.storage_options)
     folder = local_folder(store)
     uploader = None

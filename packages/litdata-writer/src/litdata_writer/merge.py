@@ -35,7 +35,7 @@ from .heartbeat import ChangeWatch, read_record
 from .keys import prepare_keys
 from .modes import config_differences, mismatch_error, read_index
 from .names import CHECKPOINT_PREFIX, failed_marker_key, is_chunk, partial_index_key
-from .nodes import NODE_WAIT_TIMEOUT_ENV, alive_key, node_wait_timeout
+from .node_env import NODE_WAIT_TIMEOUT_ENV, alive_key, node_wait_timeout
 from .output_lock import ConcurrentWriteError, check_still_held
 
 POLL_SECONDS = 0.5
@@ -53,6 +53,7 @@ class NodeWaitTimeoutError(TimeoutError):
 
 
 def read_partial(store: Store, rank: int, expected_fingerprint: str) -> Index | None:
+    """The partial index of ``rank`` if it exists, parses and has this run's fingerprint, else None."""
     key = partial_index_key(rank)
     try:
         data = store.get(key)
@@ -75,6 +76,7 @@ def report_node_failure(store: Store, node_rank: int, run_id: str, message: str)
 
 
 def clear_node_failure(store: Store, node_rank: int) -> None:
+    """Delete this node's failure marker (a leftover of an earlier attempt) before it starts work."""
     store.delete(failed_marker_key(node_rank))
 
 

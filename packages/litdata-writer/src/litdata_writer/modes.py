@@ -44,15 +44,18 @@ class PreparedOutput:
     first_chunk: dict[int, int] = field(default_factory=dict)
 
     def first_chunk_of(self, rank: int) -> int:
+        """The number of ``rank``'s first new chunk: after its highest old chunk when appending, else 0."""
         return self.first_chunk.get(rank, 0)
 
 
 def check_mode(mode: str | None) -> None:
+    """Raise ValueError for a ``mode`` other than None, ``"append"`` or ``"overwrite"``."""
     if mode not in MODES:
         raise ValueError(f"mode must be None, 'append' or 'overwrite', got {mode!r}")
 
 
 def read_index(store: Store) -> Index | None:
+    """The output's ``index.json``, or None when it has none (an empty output or an unfinished run)."""
     try:
         data = store.get(INDEX_FILENAME)
     except NotFoundError:
@@ -77,6 +80,7 @@ def config_differences(old: IndexConfig, new: IndexConfig, fields: Iterable[str]
 
 
 def mismatch_error(url: str, differences: list[str]) -> ConfigMismatchError:
+    """The ConfigMismatchError (returned, not raised) for appending to ``url`` with ``differences``."""
     return ConfigMismatchError(
         f"cannot append to {url}: the new items' config differs from the existing dataset's ("
         + "; ".join(differences)

@@ -28,14 +28,17 @@ __all__ = [
 
 
 def partial_index_key(rank: int) -> str:
+    """Key of the partial index that writer rank ``rank`` leaves once its share is stored."""
     return f"{rank}.index.json"
 
 
 def checkpoint_key(rank: int) -> str:
+    """Key of writer rank ``rank``'s resume checkpoint."""
     return f"{CHECKPOINT_PREFIX}{rank}.json"
 
 
 def failed_marker_key(node_rank: int) -> str:
+    """Key of the marker node ``node_rank`` leaves when it fails, so node 0 stops waiting for it."""
     return f"{CHECKPOINT_PREFIX}node-{node_rank}.failed"
 
 
@@ -46,6 +49,7 @@ def chunk_rank_and_number(name: str) -> tuple[int, int] | None:
 
 
 def is_chunk(name: str) -> bool:
+    """True for a chunk file name (``chunk-{rank}-{i}...``)."""
     return _CHUNK.match(name) is not None
 
 

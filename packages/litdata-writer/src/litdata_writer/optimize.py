@@ -38,7 +38,7 @@ from .ray_executor import check_static, cluster_shape, run_ray_jobs, wants_ray
 from .resume import checkpoint_interval, fingerprint
 from .settings import resolve_settings
 from .work_setup import plan_work
-from .workers import Job, run_workers
+from .worker_processes import Job, run_workers
 
 
 def _fn_name(fn: Callable[..., Any]) -> str:

@@ -32,6 +32,8 @@ ALIGN_NEEDS_CHUNK_SIZE = "When `align_chunking` is set to True, `chunk_size` nee
 
 @dataclass(frozen=True)
 class Ordering:
+    """How the work of a run is handed out, and whether it resumes (see the module docstring)."""
+
     ordered: bool  # static slices (True) or the node's shared work queue (False)
     resume: bool  # resume from checkpoints left by an earlier run of the same call
 
@@ -45,6 +47,10 @@ def resolve_ordering(
     chunk_size: int | None,
     source: InputSource,
 ) -> Ordering:
+    """Pick static slices or the shared work queue, and resume or not, by LitData's rules.
+
+    Raises ValueError for the combinations LitData refuses (see the module docstring).
+    """
     if align_chunking and chunk_size is None:
         raise ValueError(ALIGN_NEEDS_CHUNK_SIZE)
     if use_checkpoint and not resume:

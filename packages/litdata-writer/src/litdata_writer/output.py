@@ -20,6 +20,7 @@ STAGING_ENV = "DATA_OPTIMIZER_CACHE_FOLDER"
 
 
 def open_output(url: str | os.PathLike[str], storage_options: dict[str, Any] | None) -> Store:
+    """Open the store of ``output_dir``; ValueError for anything that is not a non-empty path or URL."""
     if not isinstance(url, (str, os.PathLike)) or not os.fspath(url):
         raise ValueError(f"output_dir must be a path or a URL (s3://, gs://, azure://, local:), got {url!r}")
     return open_store(url, **(storage_options or {}))
@@ -31,6 +32,10 @@ def local_folder(store: Store) -> str | None:
 
 
 def make_staging_root(what: str) -> str:
+    """Create a fresh temporary folder for staged files; ``what`` goes into its name.
+
+    It is made under ``DATA_OPTIMIZER_CACHE_FOLDER`` when that is set, else in the system's temp folder.
+    """
     base = os.environ.get(STAGING_ENV) or None
     if base:
         os.makedirs(base, exist_ok=True)
@@ -38,5 +43,6 @@ def make_staging_root(what: str) -> str:
 
 
 def remove_staging_root(path: str | None) -> None:
+    """Delete a staging root and everything in it; None (a local output has none) does nothing."""
     if path:
         shutil.rmtree(path, ignore_errors=True)

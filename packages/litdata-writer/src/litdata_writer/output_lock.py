@@ -50,12 +50,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from litdata_storage import Store
 
 from .heartbeat import ChangeWatch, Heartbeat, read_record, seconds_from_env
-from .nodes import NODE_WAIT_TIMEOUT_ENV, NodeInfo, alive_key, heartbeat_interval, node_wait_timeout
+from .node_env import NODE_WAIT_TIMEOUT_ENV, NodeInfo, alive_key, heartbeat_interval, node_wait_timeout
 from .output import local_folder
 from .resume import fingerprint
 
 if TYPE_CHECKING:
-    from .plan import RunPlan
+    from .rank_tasks import RunPlan
 
 LOCK_KEY = ".litdata-writer.lock"
 LOCK_TIMEOUT_ENV = "LITDATA_OUTPUT_LOCK_TIMEOUT"
@@ -86,10 +86,12 @@ def run_key(plan: RunPlan, *parts: object) -> str:
 
 
 def lock_timeout() -> float:
+    """Seconds a run waits for another run's lock (``LITDATA_OUTPUT_LOCK_TIMEOUT``, default 3600)."""
     return seconds_from_env(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)
 
 
 def lock_stale_after() -> float:
+    """Seconds an object-store lock record may stay unchanged before it counts as stale (default 60)."""
     return seconds_from_env(LOCK_STALE_ENV, DEFAULT_LOCK_STALE)
 
 
@@ -136,6 +138,11 @@ class OutputLock:
 
     # ------------------------------------------------------------------ acquire
     def acquire(self, timeout: float | None = None) -> OutputLock:
+        """Wait until this run holds the lock, at most ``timeout`` seconds; return self.
+
+        ``timeout`` defaults to ``LITDATA_OUTPUT_LOCK_TIMEOUT``. While waiting it logs who holds the
+        lock every 30 s; when the time is up it raises OutputLockedError.
+        """
         timeout = lock_timeout() if timeout is None else timeout
         deadline = time.monotonic() + timeout
         next_log = time.monotonic()
@@ -208,6 +215,7 @@ class OutputLock:
 
     # ------------------------------------------------------------------ hold
     def still_held(self) -> bool:
+        """Whether this run still holds the lock: its file lock is open, or the lock record is its own."""
         if self._path is not None:
             return self._fd is not None
         record = read_record(self.store, LOCK_KEY)
@@ -225,6 +233,10 @@ class OutputLock:
             )
 
     def release(self) -> None:
+        """Give the lock up: remove and unlock the lock file, or stop the heartbeat and delete the record.
+
+        The record of an object store is deleted only while it is still this run's own.
+        """
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._path)  # type: ignore[arg-type]
@@ -248,6 +260,10 @@ class RunMember:
         self._heartbeat: Heartbeat | None = None
 
     def join(self) -> RunMember:
+        """Wait until node 0 holds the lock for this run, then start this node's alive record; return self.
+
+        Raises OutputLockedError after the lock timeout plus the node wait timeout.
+        """
         timeout = lock_timeout() + node_wait_timeout()
         start = time.monotonic()
         next_log = start + min(LOG_EVERY_SECONDS, 5.0)
@@ -276,6 +292,7 @@ class RunMember:
         return self
 
     def release(self) -> None:
+        """Stop this node's heartbeat and delete its alive record."""
         if self._heartbeat is not None:
             self._heartbeat.stop(delete=True)
             self._heartbeat = None

@@ -125,6 +125,7 @@ def task_weights(tasks: Sequence[Task], weights: Sequence[float], num_inputs: in
 
 
 def check_weights(weights: Any) -> list[float]:
+    """Check ``weights`` (a sequence of non-negative numbers) and return them as a list."""
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
         raise TypeError(f"weights must be a list of numbers, one per input, got {type(weights).__name__}")
     for weight in weights:

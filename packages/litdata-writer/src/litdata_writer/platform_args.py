@@ -29,6 +29,7 @@ WHY = {
 
 
 def warn_once(name: str) -> None:
+    """Warn, once per process, that the platform-only argument ``name`` changes nothing here."""
     if name in _warned:
         return
     _warned.add(name)

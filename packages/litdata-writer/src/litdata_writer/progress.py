@@ -84,6 +84,7 @@ class Progress:
             )
 
     def update(self, inputs: int = 0, items: int = 0) -> None:
+        """Count ``inputs`` and ``items`` more as done; update the bar or, once per interval, print a line."""
         self.inputs += inputs
         self.items += items
         if not self.verbose:
@@ -103,6 +104,7 @@ class Progress:
         return (self.items - self._initial_items) / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
+        """The plain progress line: inputs done, their rate, items and their rate, elapsed time and ETA."""
         elapsed = time.monotonic() - self._start
         done = self.inputs - self._initial
         rate = done / elapsed if elapsed > 0 else 0.0
@@ -133,6 +135,7 @@ class Progress:
         self.verbose = False
 
     def close(self) -> None:
+        """Finish the display: close the bar or print the final line; later calls print nothing."""
         if not self.verbose:
             return
         if self._bar is not None:

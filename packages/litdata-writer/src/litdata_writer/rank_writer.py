@@ -27,11 +27,17 @@ from .partition import Task
 from .resume import Checkpoint, fingerprint, load_checkpoint
 from .uploader import Uploader, UploadError
 from .work_queue import QueuedTasks
-from .workers import Reporter
+from .worker_processes import Reporter
 
 
 @dataclass
 class RankJob:
+    """What one ``optimize`` writer rank runs in its worker: its tasks, ``fn`` and the write settings.
+
+    ``first_chunk`` numbers the rank's first new chunk (after its old ones when appending),
+    ``settings`` goes into its fingerprint and ``old_config`` is the config an append must match.
+    """
+
     rank: int
     tasks: list[Task] | QueuedTasks  # the rank's own tasks, or its node's shared queue
     fn: Callable[[Any], Any]
@@ -60,6 +66,7 @@ class RankJob:
 
 
 def rank_fingerprint(settings: dict[str, Any], rank: int, first_chunk: int, tasks: list[Task]) -> str:
+    """The fingerprint of one rank's work, which tags its checkpoints and its partial index."""
     return fingerprint(
         {**settings, "rank": rank, "first_chunk": first_chunk}, ((t.positions, t.argument) for t in tasks)
     )
@@ -104,6 +111,11 @@ def stored_progress(store: Store, job: RankJob) -> tuple[int, int]:
 
 
 def write_rank(job: RankJob, reporter: Reporter) -> None:
+    """Worker body of ``optimize``: write one rank's chunks, checkpoints and partial index.
+
+    It resumes from the rank's checkpoint when that matches this run. For a cloud output the
+    chunks are staged and uploaded in order, each checkpoint after the chunks it lists.
+    """
     store = open_output(job.output_url, job.storage_options)
     folder = local_folder(store)
     staging = None

@@ -25,8 +25,10 @@ stored once and listed once (``map`` reruns the rank's share; files named by ``f
 simply rewritten). An exception raised by ``fn`` is not retried: the task returns the
 failing input and its traceback, and the driver stops every other task and raises the
 same :class:`WorkerError` as the local executor. Progress comes from a small actor on
-the driver's node that the tasks report to; a retried rank's count starts over from its
-checkpoint (what its lost attempt did past that is forgotten), so the total stays exact.
+the driver's node that the tasks report to, read without ever waiting for it (it starts
+in a process of its own, which takes longer than a small run); a retried rank's count
+starts over from its checkpoint. The last line counts what was stored (the ranks'
+checkpoints; for ``map``, the shares of the ranks that returned), so it is exact.
 
 Ray is imported only here and only when ``executor="ray"`` is asked for.
 """
@@ -46,8 +48,8 @@ from .heartbeat import seconds_from_env
 from .output import make_staging_root, open_output, remove_staging_root
 from .progress import Progress
 from .rank_writer import RankJob, stored_progress
-from .workers import Job, Reporter, WorkerError
-from .workers import _failure as failure_from_report  # the local executor's message, reused
+from .worker_processes import Job, Reporter, WorkerError
+from .worker_processes import _failure as failure_from_report  # the local executor's message, reused
 
 EXECUTORS = ("local", "ray")
 INSTALL_HINT = "executor='ray' needs Ray: pip install 'litdata-writer[ray]' (or 'litdata[ray]')"
@@ -71,6 +73,7 @@ class ClusterShape:
 
     @property
     def world_size(self) -> int:
+        """Writer ranks of the whole run: bundles times ranks per bundle."""
         return self.num_nodes * self.workers_per_node
 
 
@@ -85,6 +88,7 @@ def wants_ray(executor: str | None) -> bool:
 
 
 def import_ray() -> Any:
+    """The ``ray`` module, or an ImportError that says which extra to install."""
     try:
         import ray
     except ImportError as exc:
@@ -124,6 +128,7 @@ def cluster_shape(num_nodes: int | None, num_workers: int | None) -> ClusterShap
 
 
 def max_retries() -> int:
+    """How often Ray retries the task of a lost rank (``LITDATA_RAY_MAX_RETRIES``, default 3)."""
     value = os.environ.get(MAX_RETRIES_ENV, "").strip()
     if not value:
         return DEFAULT_MAX_RETRIES
@@ -133,6 +138,7 @@ def max_retries() -> int:
 
 
 def check_static(ordered: bool) -> None:
+    """Refuse a work-queue run: the Ray executor needs every rank's share fixed in advance."""
     if not ordered:
         raise ValueError(NOT_STATIC)
 
@@ -145,6 +151,7 @@ class RankProgress:
         self._retired: set[str] = set()
 
     def add(self, rank: int, attempt: str, inputs: int, items: int) -> None:
+        """Count a report of ``rank``; a new ``attempt`` starts its counts over, a retired one is ignored."""
         if attempt in self._retired:  # a late report of an attempt that was retried since
             return
         entry = self._ranks.get(rank)
@@ -156,6 +163,7 @@ class RankProgress:
         entry[2] += items
 
     def totals(self) -> tuple[int, int]:
+        """Inputs and items reported so far, summed over the current attempts of all ranks."""
         return sum(e[1] for e in self._ranks.values()), sum(e[2] for e in self._ranks.values())
 
 
@@ -177,10 +185,13 @@ class _TaskChannel:
             self.error = message[2]
 
     def drain(self, attempts: int = 20) -> None:
-        """Wait until the actor counted every report (calls from one caller run in order).
+        """Wait until the actor took every report of this task (calls from one caller run in order).
 
-        Progress only: while a node leaves, the actor can be briefly unreachable
-        (``ActorUnavailableError``); retry for a while, then let the work's result stand."""
+        A task must not end with its calls to the actor still on their way: Ray's core
+        worker can abort (``Tried to complete task that was not pending``) when their
+        replies come back after the task is gone. Progress only: while a node leaves, the
+        actor can be briefly unreachable (``ActorUnavailableError``); retry for a while,
+        then let the work's result stand."""
         if self._last is None:
             return
         from ray.exceptions import RayError
@@ -226,7 +237,7 @@ def run_rank(job: Job, counter: Any, baseline: tuple[int, int] = (0, 0)) -> dict
         return channel.error
     finally:
         remove_staging_root(staging)
-    channel.drain()  # the driver reads the totals once this task's result is in
+    channel.drain()
     return None
 
 
@@ -284,7 +295,7 @@ def run_ray_jobs(
             ).remote(job, counter, baselines[job.rank])
             refs[ref] = job.rank
         shown = _supervise(ray, refs, counter, progress, what, retries)
-        final = _final_totals(ray, counter, jobs, baselines, shown)
+        final = _final_totals(jobs, baselines, shown)
         progress.update(final[0] - shown[0], final[1] - shown[1])
         progress.close()
     finally:
@@ -323,26 +334,23 @@ def _wait_placed(ray: Any, group: Any, shape: ClusterShape, progress: Progress, 
 
 
 def _final_totals(
-    ray: Any, counter: Any, jobs: Sequence[Job], baselines: dict[int, tuple[int, int]], shown: tuple[int, int]
+    jobs: Sequence[Job], baselines: dict[int, tuple[int, int]], shown: tuple[int, int]
 ) -> tuple[int, int]:
     """The counts the last progress line shows once every task has stored its share.
 
-    The actor can miss reports while a node leaves (or be briefly unreachable), so an
-    ``optimize`` run takes the larger of its totals and what the ranks' checkpoints say
-    was stored since the run started: the final line then says what really landed."""
-    from ray.exceptions import RayError
-
-    totals = shown
-    for _ in range(5):
-        try:
-            totals = ray.get(counter.totals.remote(), timeout=5.0)
-            break
-        except (RayError, TimeoutError):
-            time.sleep(0.2)
-    stored = [stored_counts(job.payload) for job in jobs]
-    inputs = sum(s[0] - baselines[job.rank][0] for s, job in zip(stored, jobs))
-    items = sum(s[1] - baselines[job.rank][1] for s, job in zip(stored, jobs))
-    return max(totals[0], shown[0], inputs), max(totals[1], shown[1], items)
+    Taken from what really landed, not from the actor (its reports can be late, lost
+    while a node leaves, or not yet counted when a short run ends): an ``optimize``
+    rank's checkpoint holds its inputs and items; a ``map`` rank that returned did
+    every input of its share."""
+    inputs = items = 0
+    for job in jobs:
+        if isinstance(job.payload, RankJob):
+            stored = stored_counts(job.payload)
+            inputs += stored[0] - baselines[job.rank][0]
+            items += stored[1] - baselines[job.rank][1]
+        else:
+            inputs += sum(len(task.positions) for task in getattr(job.payload, "tasks", ()))
+    return max(inputs, shown[0]), max(items, shown[1])
 
 
 def _supervise(
@@ -353,18 +361,19 @@ def _supervise(
 
     shown = (0, 0)
     pending = list(refs)
-    next_poll = 0.0
+    asked: Any = None  # the actor's answer on its way: never waited for (it may still be starting)
     while True:
         ready, pending = ray.wait(pending, num_returns=1, timeout=POLL_SECONDS)
-        now = time.monotonic()
-        if now >= next_poll or not pending:
+        if asked is None:
+            asked = counter.totals.remote()
+        elif ray.wait([asked], timeout=0)[0]:
             try:
-                totals = ray.get(counter.totals.remote(), timeout=5.0)
-            except (RayError, TimeoutError):  # progress only: the work goes on without it
-                totals = shown
-            progress.update(totals[0] - shown[0], totals[1] - shown[1])
-            shown = totals
-            next_poll = now + POLL_SECONDS
+                totals = ray.get(asked)
+                progress.update(totals[0] - shown[0], totals[1] - shown[1])
+                shown = totals
+            except RayError:  # progress only: the work goes on without it
+                pass
+            asked = None
         for ref in ready:
             rank = refs[ref]
             try:

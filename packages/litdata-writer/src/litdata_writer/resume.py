@@ -68,6 +68,8 @@ def fingerprint(settings: dict[str, Any], arguments: Iterable[tuple[tuple[int, .
 
 @dataclass
 class Checkpoint:
+    """How far one writer rank got, as stored in ``.checkpoints/{rank}.json`` (see the module docstring)."""
+
     fingerprint: str
     tasks_done: int = 0
     items_skip: int = 0
@@ -76,6 +78,7 @@ class Checkpoint:
     config: IndexConfig | None = None
 
     def to_json(self) -> bytes:
+        """The checkpoint as JSON bytes, tagged with the checkpoint format version."""
         return json.dumps(
             {
                 "version": CHECKPOINT_VERSION,
@@ -91,6 +94,11 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, data: bytes, source: str) -> Checkpoint:
+        """Parse the bytes ``to_json`` wrote; ``source`` names them in error messages.
+
+        Raises ValueError for another format version; a malformed checkpoint raises ValueError,
+        KeyError, TypeError or FormatError.
+        """
         raw = json.loads(data)
         if raw.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"{source}: unknown checkpoint version {raw.get('version')!r}")

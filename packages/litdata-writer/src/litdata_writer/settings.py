@@ -33,6 +33,7 @@ class WriteSettings:
 
     @property
     def layout(self) -> CompressionLayout:
+        """Where these settings put zstd frames: the compression, its level and the batch size."""
         return CompressionLayout(self.compression, self.compression_level, self.compression_batch_size)
 
     def as_config(self) -> IndexConfig:
@@ -106,6 +107,7 @@ def resolve_settings(
 
 
 def resolve_num_workers(num_workers: int | None) -> int:
+    """Workers per node: ``num_workers`` once checked, or the CPU count when it is None."""
     if num_workers is None:
         return os.cpu_count() or 1
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:

@@ -59,6 +59,7 @@ class Uploader:
                 self.raise_if_failed()
 
     def raise_if_failed(self) -> None:
+        """Raise UploadError when an earlier job failed in the upload thread."""
         if self._error is not None:
             raise UploadError(f"uploading to {self.store.url()} failed: {self._error}") from self._error
 

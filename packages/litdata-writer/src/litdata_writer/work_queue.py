@@ -70,6 +70,7 @@ class TaskFeeder:
         self.handle.queue = self._queue
 
     def start(self, num_workers: int) -> None:
+        """Start the feeder thread; after the last task it puts one ``None`` per worker."""
         self._thread = threading.Thread(
             target=self._run, args=(num_workers,), name="litdata-input-feeder", daemon=True
         )
@@ -98,11 +99,13 @@ class TaskFeeder:
                 return
 
     def raise_if_failed(self) -> None:
+        """Raise InputFeedError (once) when reading the inputs failed in the feeder thread."""
         if self._error is not None:
             error, self._error = self._error, None
             raise InputFeedError(f"reading the inputs failed: {type(error).__name__}: {error}") from error
 
     def close(self) -> None:
+        """Stop the feeder (waiting up to 5 s for its thread) and close the queue without blocking on it."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
@@ -113,6 +116,7 @@ class TaskFeeder:
 
 
 def list_tasks(tasks: list[Task], indices: list[int]) -> TaskSource:
+    """A task source that feeds the planned ``tasks`` at ``indices``, in that order."""
     def make(stopped: Callable[[], bool]) -> Iterator[Task]:
         for index in indices:
             yield tasks[index]

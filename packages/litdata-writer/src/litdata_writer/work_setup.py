@@ -17,8 +17,8 @@ from .input_files import DEFAULT_DOWNLOADERS, InputFetcher, is_remote_dir
 from .inputs import LOADER, QUEUE, ReadThenCall, resolve_inputs
 from .ordering import Ordering, resolve_ordering
 from .partition import Task, check_weights
-from .plan import RunPlan, make_plan
 from .platform_args import warn_once
+from .rank_tasks import RunPlan, make_plan
 from .rank_writer import rank_fingerprint
 from .settings import fast_dev_count, resolve_num_workers
 from .work_queue import QueuedTasks, TaskFeeder, caller_queue_tasks, list_tasks, loader_tasks
@@ -26,6 +26,8 @@ from .work_queue import QueuedTasks, TaskFeeder, caller_queue_tasks, list_tasks,
 
 @dataclass
 class WorkSetup:
+    """What :func:`plan_work` decided: the plan, the ordering, the ``fn`` to call and input preparation."""
+
     plan: RunPlan
     ordering: Ordering
     fn: Callable[..., Any]  # the user's fn, behind the reader's read() when a reader is given
@@ -108,6 +110,11 @@ def plan_work(
     allow_queue: bool = True,
     skip_none_reads: bool = True,
 ) -> WorkSetup:
+    """Check the input arguments as LitData does and plan which tasks each worker gets.
+
+    The returned ``fn`` reads each input through ``reader`` when one is given, and for a
+    remote ``input_dir`` ``prepare_tasks`` downloads the files the inputs name.
+    """
     workers = resolve_num_workers(num_workers)
     source = resolve_inputs(
         inputs,

@@ -187,6 +187,14 @@ def _updated_at(value: str | None) -> str | None:
 # ----------------------------------------------------------------------- inspect
 @dataclass
 class Summary:
+    """What ``litdata inspect`` reports about a dataset (printed as a table, or as JSON).
+
+    ``bytes`` is the sum of the index's ``chunk_bytes``; ``structure`` is the item's shape with
+    each leaf shown by its format; ``tokens`` and ``token_dtype`` are set for token datasets
+    only; ``sample`` is the truncated repr of the first item, with ``sample_note`` explaining
+    a missing or partial sample.
+    """
+
     url: str
     items: int
     chunks: int
@@ -258,6 +266,20 @@ def inspect_dataset(
     sample: bool = True,
     repr_chars: int = DEFAULT_REPR_CHARS,
 ) -> Summary:
+    """Summarize a dataset from its ``index.json`` and, with ``sample``, its first chunk.
+
+    Args:
+        url: The dataset's location (a path or a store URL).
+        options: Storage options for :func:`litdata_storage.open_store`.
+        allow_pickle: Decode pickled leaves of the first item (runs code from the dataset).
+        block_size: Tokens shown as the first item of a token dataset.
+        sample: Download the first chunk and decode its first item.
+        repr_chars: Truncate the sample's repr to this many characters (0: no limit).
+
+    Raises:
+        UsageError: The URL or an option is invalid.
+        Failure: The index is missing or malformed, or the first chunk cannot be read.
+    """
     store = _open_dataset_store(url, options)
     index = _load_index(store)
     config = index.config
@@ -341,11 +363,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------ verify
 @dataclass
 class ChunkReport:
+    """The outcome of checking one chunk file: its name and the problems found (none when good)."""
+
     filename: str
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """True when no problem was found."""
         return not self.problems
 
 
@@ -549,6 +574,7 @@ def _version_text() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Build the ``litdata`` argument parser with its ``inspect``, ``verify`` and ``cache`` commands."""
     parser = _Parser(
         prog="litdata",
         description="Inspect and verify LitData optimized datasets (local or in the cloud), and manage the local chunk cache.",
@@ -636,6 +662,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code instead of raising.
+
+    Args:
+        argv: The arguments after the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        0 on success, 1 on failure, 2 on a usage error, 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

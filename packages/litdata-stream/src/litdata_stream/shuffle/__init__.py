@@ -22,6 +22,7 @@ ALGORITHMS = ("block", "chunk")
 
 
 def check_algorithm(name: str) -> str:
+    """Return ``name`` if it is a known ``shuffle_algo``, else raise ``ValueError`` listing the choices."""
     if name not in ALGORITHMS:
         raise ValueError(f"unknown shuffle_algo {name!r}: choose one of {', '.join(map(repr, ALGORITHMS))}")
     return name

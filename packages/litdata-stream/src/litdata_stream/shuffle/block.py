@@ -22,6 +22,12 @@ _KEPT_BLOCKS = 4
 
 
 class BlockShuffle(EpochOrder):
+    """Chunks in a seeded random order, then items permuted within blocks of ``block_size`` items.
+
+    The permutation of a block is computed only when a position in it is asked for, and the
+    last few are kept, so reading a batch costs only the blocks it touches.
+    """
+
     name = "block"
 
     def __init__(self, selection: Selection, *, seed: int, epoch: int, block_size: int) -> None:
@@ -49,6 +55,7 @@ class BlockShuffle(EpochOrder):
         return cached
 
     def stored(self, positions: np.ndarray) -> np.ndarray:
+        """Stored positions of epoch ``positions``: permute within each block, then map through the layout."""
         blocks = positions // self.block_size
         laid = np.empty(len(positions), dtype=np.int64)
         for block in np.unique(blocks).tolist():
@@ -57,6 +64,10 @@ class BlockShuffle(EpochOrder):
         return self.layout.stored(laid)
 
     def chunks_for(self, positions: np.ndarray) -> list[int]:
+        """Every chunk of each block that ``positions`` touch, block by block.
+
+        A block's chunks are all needed at once, so the prefetcher gets them together.
+        """
         chunks: list[int] = []
         blocks = positions // self.block_size
         _, first = np.unique(blocks, return_index=True)

@@ -19,6 +19,12 @@ _KEPT_PERMUTATIONS = 8
 
 
 class ChunkShuffle(EpochOrder):
+    """Chunks in a seeded random order, items shuffled within each chunk.
+
+    Each chunk's permutation is seeded by its chunk number and made on first use; the last
+    few are kept for the next reads.
+    """
+
     name = "chunk"
 
     def __init__(self, selection: Selection, *, seed: int, epoch: int) -> None:
@@ -39,6 +45,7 @@ class ChunkShuffle(EpochOrder):
         return cached
 
     def stored(self, positions: np.ndarray) -> np.ndarray:
+        """Stored positions of epoch ``positions``: find each one's chunk slot and permute within it."""
         layout = self.layout
         slots = layout.slot_of(positions)
         offsets = positions - layout.cum[slots]
@@ -49,5 +56,6 @@ class ChunkShuffle(EpochOrder):
         return result
 
     def chunks_for(self, positions: np.ndarray) -> list[int]:
+        """The chunks holding ``positions``, in the shuffled order they are first reached."""
         slots = first_use(self.layout.slot_of(positions))
         return self.selection.chunk[self.layout.order[slots]].tolist()

@@ -8,10 +8,14 @@ from .base import EpochOrder, first_use
 
 
 class StoredOrder(EpochOrder):
+    """The unshuffled order: epoch position ``i`` is stored position ``i``."""
+
     name = "none"
 
     def stored(self, positions: np.ndarray) -> np.ndarray:
+        """Return ``positions`` unchanged: without a shuffle the epoch is the stored order."""
         return positions
 
     def chunks_for(self, positions: np.ndarray) -> list[int]:
+        """The chunks of ``positions`` in the order they are first reached."""
         return self.selection.chunk[first_use(self.selection.part_of(positions))].tolist()

@@ -1,6 +1,6 @@
 """What a data source tells the epoch plan, and how its chunks are read.
 
-The plan (:mod:`litdata_stream.plan`) only needs the item count of every chunk: it
+The plan (:mod:`litdata_stream.epoch_plan`) only needs the item count of every chunk: it
 orders, splits, shuffles and resumes positions. A *source* is one on-disk format seen
 through that lens: it lists its chunks (LitData chunk files, parquet row groups, ...),
 makes a chunk's bytes local (in place, or through the node's :class:`ChunkCache`, within
@@ -28,7 +28,9 @@ class Chunk(Protocol):
 
     def __len__(self) -> int: ...
 
-    def item(self, k: int) -> Any: ...
+    def item(self, k: int) -> Any:
+        """Read item ``k`` (0-based, within this chunk)."""
+        ...
 
 
 class OpenChunkSet(Protocol):
@@ -36,9 +38,13 @@ class OpenChunkSet(Protocol):
 
     keep_open: int
 
-    def get(self, number: int) -> Chunk: ...
+    def get(self, number: int) -> Chunk:
+        """Chunk ``number``, opened (and made local) if it is not open yet."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close every open chunk and release what it holds in the cache."""
+        ...
 
 
 @runtime_checkable
@@ -58,19 +64,32 @@ class ChunkSource(Protocol):
     sample_encryption: Any
     chunk_encryption: Any
 
-    def local_name(self, number: int) -> str: ...
+    def local_name(self, number: int) -> str:
+        """The file name chunk ``number`` takes in the cache."""
+        ...
 
-    def reads_in_place(self, number: int) -> bool: ...
+    def reads_in_place(self, number: int) -> bool:
+        """Whether chunk ``number`` is read where it is stored, without a cache copy."""
+        ...
 
-    def local_path(self, number: int) -> str: ...
+    def local_path(self, number: int) -> str:
+        """The local file chunk ``number`` is read from once it is local."""
+        ...
 
-    def ensure_local(self, number: int, *, wait: bool = True) -> bool: ...
+    def ensure_local(self, number: int, *, wait: bool = True) -> bool:
+        """Make chunk ``number`` local (download it into the cache if needed).
+
+        Returns False only when ``wait`` is False and the chunk is not local yet.
+        """
+        ...
 
 
 class ReadableChunkSource(ChunkSource, Protocol):
     """A foreign source whose local chunk ``number`` opens as a :class:`Chunk`."""
 
-    def read_chunk(self, number: int) -> Chunk: ...
+    def read_chunk(self, number: int) -> Chunk:
+        """Open local chunk ``number`` so its items can be read."""
+        ...
 
 
 class PassThroughDecoder:
@@ -78,4 +97,5 @@ class PassThroughDecoder:
 
     @staticmethod
     def decode(item: Any) -> Any:
+        """Return ``item`` as it is: it left its chunk finished."""
         return item

@@ -14,4 +14,5 @@ LitDataSource = DatasetSource
 
 
 def open_chunks(source: DatasetSource) -> OpenChunks:
+    """Open the LitData chunks of ``source`` for reading in this process."""
     return OpenChunks(source)

@@ -74,6 +74,11 @@ class MDSShard:
         return len(self._offsets) - 1
 
     def item(self, k: int) -> dict[str, Any]:
+        """Decode sample ``k`` of the shard into a dict of its columns.
+
+        Raises:
+            ChunkFormatError: if its bytes cannot be decoded (naming the shard and sample).
+        """
         data = self._map[int(self._offsets[k]):int(self._offsets[k + 1])]
         try:
             return self._decoder.decode(data)
@@ -156,20 +161,29 @@ class MDSSource:
                                    "the shard is truncated or was rewritten")
 
     def describe(self, number: int) -> str:
+        """A readable name of shard ``number`` for error messages (its URL)."""
         return f"shard {self.store.url(self._stored(number)[0])}"
 
     def local_name(self, number: int) -> str:
+        """The cache file name of shard ``number`` (its uncompressed basename)."""
         return self.shards[number]["raw_data"]["basename"]
 
     def reads_in_place(self, number: int) -> bool:
+        """Whether shard ``number`` is read where it is stored (a local, uncompressed shard)."""
         return self._in_place[number]
 
     def local_path(self, number: int) -> str:
+        """The local file shard ``number`` is read from: the stored shard, or its cache copy."""
         if self._in_place[number]:
             return self.store.local_path(self.local_name(number))  # type: ignore[attr-defined]
         return self.cache.path(self.local_name(number))
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:
+        """Download shard ``number`` into the cache (inflating it if compressed) unless it is there.
+
+        Reserves room for the compressed and the inflated copy, which exist together for a
+        moment. Returns False only when ``wait`` is False and the shard is not local yet.
+        """
         if self._in_place[number]:
             return True
         room = self.index.chunks[number].chunk_bytes + self._stored(number)[1]
@@ -202,6 +216,7 @@ class MDSSource:
                 os.unlink(tmp)
 
     def open_chunks(self) -> OpenSourceChunks:
+        """A fresh set of open shards for this process."""
         return OpenSourceChunks(self)
 
     def read_chunk(self, number: int) -> MDSShard:

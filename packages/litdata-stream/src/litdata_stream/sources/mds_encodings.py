@@ -120,6 +120,11 @@ class SampleDecoder:
         return SampleDecoder, (self.names, self.encodings, self.sizes)
 
     def decode(self, data: bytes) -> dict[str, Any]:
+        """Split one sample's bytes into its columns and decode each by its encoding.
+
+        Raises:
+            ValueError: if a column runs past the end of the sample.
+        """
         header = np.frombuffer(data, np.uint32, self._variable) if self._variable else ()
         at = 4 * self._variable
         sample: dict[str, Any] = {}

@@ -24,6 +24,11 @@ class OpenSourceChunks:
         self._pid = os.getpid()
 
     def get(self, number: int) -> Chunk:
+        """Chunk ``number``, opening it if needed and holding its file in the cache while open.
+
+        Past ``keep_open`` open chunks, the least recently used one is closed and released first.
+        After a fork the inherited set is dropped, since the parent's holds are not this process's.
+        """
         if self._pid != os.getpid():
             self._open, self._lock, self._pid = OrderedDict(), threading.Lock(), os.getpid()
         chunk = self._open.get(number)
@@ -57,6 +62,7 @@ class OpenSourceChunks:
         return chunk
 
     def close(self) -> None:
+        """Forget every open chunk and release its hold on the cache."""
         with self._lock:
             for number in list(self._open):
                 if not self.source.reads_in_place(number):

@@ -107,6 +107,7 @@ class RowGroupChunk:
         return len(self._rows)
 
     def item(self, k: int) -> dict[str, Any]:
+        """Row ``k`` as a dict of column values (a fresh shallow copy each time)."""
         return self._rows[k].copy()
 
 
@@ -197,21 +198,31 @@ class ParquetSource:
 
     # -- the source interface --------------------------------------------------------
     def describe(self, number: int) -> str:
+        """A readable name of chunk ``number`` for error messages (row group and file)."""
         f, g = self._where[number]
         return f"row group {g} of {self.store.url(self.files[f].key)}"
 
     def local_name(self, number: int) -> str:
+        """The cache file name of row group ``number``."""
         return self._names[number]
 
     def reads_in_place(self, number: int) -> bool:
+        """Whether the files are read where they are stored (a local folder), for every row group."""
         return self._in_place
 
     def local_path(self, number: int) -> str:
+        """The local file row group ``number`` is read from: the parquet file itself, or its cache copy."""
         if self._in_place:
             return self.store.local_path(self.files[self._where[number][0]].key)  # type: ignore[attr-defined]
         return self.cache.path(self._names[number])
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:
+        """Make row group ``number`` local, unless the files are read in place.
+
+        A small file is downloaded whole; from a larger one only the footer and the row group's
+        bytes are fetched, by ranged reads, and the rows are kept in the cache as an Arrow file.
+        Returns False only when ``wait`` is False and it is not local yet.
+        """
         if self._in_place:
             return True
         info = self.files[self._where[number][0]]
@@ -221,6 +232,7 @@ class ParquetSource:
         return self.cache.ensure(self._names[number], room, lambda p: self._fetch_row_group(number, p), wait=wait)
 
     def open_chunks(self) -> OpenSourceChunks:
+        """A fresh set of open row groups for this process."""
         return OpenSourceChunks(self)
 
     # -- fetching ------------------------------------------------------------------------
@@ -312,7 +324,19 @@ def index_parquet_dataset(
     Never required: ``StreamingDataset`` indexes a parquet dataset by itself (once per
     node, cached). Precomputing saves every node that work. The index goes to
     ``cache_dir`` when given (LitData's layout for ``hf://`` datasets: pass the same
-    folder as ``index_path``), else next to the data. Returns where it was written.
+    folder as ``index_path``), else next to the data.
+
+    Args:
+        pq_dir_url: the parquet dataset: a folder, one ``.parquet`` file or a glob.
+        cache_dir: a local folder to write the index to; required for a file or glob.
+        storage_options: passed to the storage backend (endpoint, credentials, ...).
+        num_workers: threads reading the files' footers at once.
+
+    Returns:
+        Where the index was written.
+
+    Raises:
+        ValueError: for a file or glob without ``cache_dir``.
     """
     from .parquet_index import build_infos, write_index
 
@@ -336,6 +360,17 @@ def index_hf_dataset(dataset_url: str, cache_dir: str | None = None, storage_opt
     written once to ``{cache_dir}/hf-index/<hash of the URL>/``. ``cache_dir`` defaults
     to the user cache (``$LITDATA_CACHE_DIR``). Not required either: ``StreamingDataset``
     indexes an ``hf://`` URL by itself.
+
+    Args:
+        dataset_url: ``hf://datasets/<owner>/<name>`` (optionally a folder within it).
+        cache_dir: the folder to reuse or write the index under (default: the user cache).
+        storage_options: passed to the storage backend (for example a token).
+
+    Returns:
+        The folder holding the ``index.json``.
+
+    Raises:
+        ValueError: if ``dataset_url`` is not an ``hf://`` URL.
     """
     from ..cache import default_cache_root
 

@@ -61,6 +61,7 @@ class ParquetFileInfo:
     types: list[str] = field(default_factory=list)
 
     def to_chunk(self) -> dict[str, Any]:
+        """This file as a chunk entry of the index JSON, with its row groups and columns."""
         return {"chunk_bytes": self.size, "chunk_size": self.num_rows, "dim": None, "filename": self.key,
                 "row_groups": [list(g) for g in self.row_groups], "columns": self.columns}
 

@@ -24,18 +24,23 @@ class RangedFile(io.RawIOBase):
         self.requests = 0
 
     def add_segment(self, start: int, data: bytes) -> None:
+        """Remember bytes already fetched from ``start`` so that reads within them need no request."""
         self._segments[start] = data
 
     def readable(self) -> bool:
+        """Return True: the file can be read."""
         return True
 
     def seekable(self) -> bool:
+        """Return True: any position can be read, by a ranged GET."""
         return True
 
     def tell(self) -> int:
+        """The current read position."""
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move the read position (``whence`` as in :meth:`io.IOBase.seek`) and return it."""
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
         self._pos = max(base + offset, 0)
         return self._pos
@@ -48,6 +53,7 @@ class RangedFile(io.RawIOBase):
         return self.store.get_range(self.key, start, end)
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        """Read into ``buffer`` from the current position and return the number of bytes read."""
         start = self._pos
         end = min(start + len(buffer), self.size)
         if end <= start:
@@ -58,6 +64,7 @@ class RangedFile(io.RawIOBase):
         return len(data)
 
     def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all the rest when negative) from the current position."""
         end = self.size if size is None or size < 0 else min(self._pos + size, self.size)
         if end <= self._pos:
             return b""

@@ -136,6 +136,7 @@ class PackChunk:
         return len(self._offsets) - 1
 
     def item(self, k: int) -> bytes:
+        """The bytes of the group's ``k``-th file (a slice of the memory map)."""
         return self._map[self._offsets[k]:self._offsets[k + 1]]
 
 
@@ -153,6 +154,7 @@ class FileChunk:
         return len(self._paths)
 
     def item(self, k: int) -> str | bytes:
+        """The ``k``-th file of the group: its path, or its bytes read now."""
         if self._as_path:
             return self._paths[k]
         with open(self._paths[k], "rb") as f:
@@ -215,19 +217,27 @@ class RawFilesSource:
 
     # -- the source interface --------------------------------------------------------
     def describe(self, number: int) -> str:
+        """A readable name of group ``number`` for error messages (its first and last file)."""
         group = self.groups[number]
         return f"files {self.files[group[0]][0]} .. {self.files[group[-1]][0]} of {self.url}"
 
     def local_name(self, number: int) -> str:
+        """The cache name of group ``number`` (under ``paths/`` or ``packs/`` by item type)."""
         return f"{'paths' if self.item_type == 'path' else 'packs'}/{number}"
 
     def reads_in_place(self, number: int) -> bool:
+        """Whether the files are read where they are stored (a local folder), for every group."""
         return self._in_place
 
     def local_path(self, number: int) -> str:
+        """The cache file of group ``number`` (a group read in place has none: see :meth:`read_chunk`)."""
         return self.cache.path(self.local_name(number))
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:
+        """Download group ``number`` into the cache (its files, or their paths), unless read in place.
+
+        Returns False only when ``wait`` is False and the group is not local yet.
+        """
         if self._in_place:
             return True
         fetch = self._fetch_paths if self.item_type == "path" else self._fetch_pack
@@ -235,6 +245,7 @@ class RawFilesSource:
                                  lambda final: fetch(number, final), wait=wait)
 
     def open_chunks(self) -> OpenSourceChunks:
+        """A fresh set of open groups for this process."""
         return OpenSourceChunks(self)
 
     # -- fetching ------------------------------------------------------------------------

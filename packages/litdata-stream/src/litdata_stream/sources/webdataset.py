@@ -135,6 +135,11 @@ class TarShard:
         return len(self._samples)
 
     def item(self, k: int) -> dict[str, Any]:
+        """Sample ``k`` as a dict: ``__key__``, ``__url__`` and the bytes of each member by extension.
+
+        Raises:
+            ChunkFormatError: if a member is cut short (a truncated shard).
+        """
         key, members = self._samples[k]
         sample: dict[str, Any] = {"__key__": key, "__url__": self._url}
         for ext, offset, size in members:
@@ -239,29 +244,43 @@ class WebDatasetSource:
 
     # -- the source interface --------------------------------------------------------
     def describe(self, number: int) -> str:
+        """A readable name of shard ``number`` for error messages (its URL)."""
         return f"shard {self.store.url(self._files[number][0])}"
 
     def local_name(self, number: int) -> str:
+        """The cache file name of shard ``number`` (its key in the store)."""
         return self._files[number][0]
 
     def reads_in_place(self, number: int) -> bool:
+        """Whether the shards are read where they are stored (a local folder)."""
         return self._in_place
 
     def local_path(self, number: int) -> str:
+        """The local file shard ``number`` is read from: the stored ``.tar``, or its cache copy."""
         if self._in_place:
             return self.store.local_path(self._files[number][0])  # type: ignore[attr-defined]
         return self.cache.path(self._files[number][0])
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:
+        """Download shard ``number`` into the cache unless it is read in place.
+
+        Returns False only when ``wait`` is False and the shard is not local yet.
+        """
         if self._in_place:
             return True
         key, size = self._files[number]
         return self.cache.ensure(key, size, lambda p: self._fetch(key, size, p), wait=wait)
 
     def open_chunks(self) -> OpenSourceChunks:
+        """A fresh set of open shards for this process."""
         return OpenSourceChunks(self)
 
     def read_chunk(self, number: int) -> TarShard:
+        """Open local shard ``number``, checking it still has the size it was indexed with.
+
+        Raises:
+            ChunkFormatError: if the shard changed since it was indexed.
+        """
         key, size = self._files[number]
         path = self.local_path(number)
         if os.path.getsize(path) != size:
@@ -274,7 +293,14 @@ def iter_webdataset_tar(tar_path: str | os.PathLike[str]) -> Iterator[dict[str, 
     """The samples of one local WebDataset ``.tar``, in order: ``{"__key__": key,
     "__url__": tar_path, ext: bytes, ...}`` (LitData's name; grouped as
     :class:`WebDatasetSource` groups them). A truncated file raises
-    :class:`ChunkFormatError` naming it before any sample is yielded."""
+    :class:`ChunkFormatError` naming it before any sample is yielded.
+
+    Args:
+        tar_path: the path of a local ``.tar`` shard.
+
+    Yields:
+        One dict per sample: its key, the file's path and the bytes of each member by extension.
+    """
     path = os.fspath(tar_path)
     shard = TarShard(path, os.path.basename(path), path, walk_tar(path, path))
     for k in range(len(shard)):

@@ -20,13 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .inputs import LIST, InputSource
-from .nodes import NodeInfo, node_info
+from .node_env import NodeInfo, node_info
 from .partition import Task, make_tasks, plan_shares
 from .settings import fast_dev_count, resolve_num_workers
 
 
 @dataclass
 class RunPlan:
+    """The tasks of a run and which writer rank (or node) gets each of them.
+
+    An ordered plan has every rank's task indices in ``shares``; a work-queue plan has each
+    node's in ``node_shares``. A streamed ``source`` has no tasks in advance: both stay empty.
+    """
+
     tasks: list[Task]
     shares: list[list[int]]  # ordered: task indices per writer rank, for every node
     node: NodeInfo
@@ -38,10 +44,12 @@ class RunPlan:
 
     @property
     def world_size(self) -> int:
+        """Writer ranks of the whole run: nodes times workers per node."""
         return self.node.num_nodes * self.num_workers
 
     @property
     def node_ranks(self) -> range:
+        """The global writer ranks that run on this node."""
         start = self.node.node_rank * self.num_workers
         return range(start, start + self.num_workers)
 
@@ -50,6 +58,7 @@ class RunPlan:
         return [self.tasks[t] for t in self.shares[rank]] if self.ordered else []
 
     def node_tasks(self, node_rank: int) -> list[Task]:
+        """The tasks node ``node_rank`` feeds its shared queue (none in ordered plans or streamed sources)."""
         if self.ordered or self.source is not None:
             return []
         return [self.tasks[t] for t in self.node_shares[node_rank]]

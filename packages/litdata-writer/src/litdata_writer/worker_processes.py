@@ -67,12 +67,15 @@ class Reporter:
         self.current: tuple[tuple[int, ...], Any] | None = None  # the task being processed
 
     def begin(self, positions: tuple[int, ...], argument: Any) -> None:
+        """Remember the task being processed, so a failure or progress report can name its input."""
         self.current = (positions, argument)
 
     def end(self) -> None:
+        """Forget the current task: a later failure is not blamed on an input."""
         self.current = None
 
     def progress(self, inputs: int = 0, items: int = 0, *, force: bool = False) -> None:
+        """Count work done; send the counts to the parent at most every 0.2 s, or now with ``force``."""
         self._inputs += inputs
         self._items += items
         now = time.monotonic()
@@ -81,12 +84,17 @@ class Reporter:
             self._last = now
 
     def flush(self) -> None:
+        """Send the counts not yet reported, if any, to the parent."""
         if self._inputs or self._items:
             position = self.current[0][0] if self.current else None
             self._channel.put(("progress", self.rank, self._inputs, self._items, position))
             self._inputs = self._items = 0
 
     def failed(self, exc: BaseException) -> None:
+        """Report ``exc`` to the parent with the current input, the traceback and the pickled exception.
+
+        Call it in the ``except`` block: the traceback is that of the exception being handled.
+        """
         positions, argument = self.current if self.current else (None, None)
         try:
             pickled = pickle.dumps(exc)
@@ -107,6 +115,7 @@ class Reporter:
         )
 
     def done(self) -> None:
+        """Send the last counts and tell the parent this rank has finished."""
         self.flush()
         self._channel.put(("done", self.rank))
 

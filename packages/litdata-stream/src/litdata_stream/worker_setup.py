@@ -62,6 +62,7 @@ class WorkerSetup:
         self.starts: WorkerStarts | None = None
 
     def __call__(self, worker_id: int) -> None:
+        """Set up DataLoader worker ``worker_id`` as it starts (see the class docstring)."""
         global TUNED
         if self.starts is not None:
             self.starts.mark(worker_id)

@@ -37,6 +37,7 @@ Intervals = tuple[tuple[int, int], ...]
 
 
 def num_batches(num_samples: int, batch_size: int) -> int:
+    """How many batches of ``batch_size`` hold ``num_samples`` samples, counting a last partial one."""
     return -(-num_samples // batch_size)
 
 

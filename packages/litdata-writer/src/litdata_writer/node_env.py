@@ -36,6 +36,7 @@ def node_wait_timeout() -> float:
 
 
 def heartbeat_interval() -> float:
+    """Seconds between a node's heartbeats: a quarter of the node wait timeout, at most 30."""
     return min(MAX_HEARTBEAT_INTERVAL, node_wait_timeout() / 4)
 
 
@@ -46,11 +47,14 @@ def alive_key(node_rank: int) -> str:
 
 @dataclass(frozen=True)
 class NodeInfo:
+    """How many nodes run this call and which one this process runs on (node 0 merges)."""
+
     num_nodes: int
     node_rank: int
 
     @property
     def is_main(self) -> bool:
+        """True on node 0, the node that merges the partial indexes and publishes ``index.json``."""
         return self.node_rank == 0
 
 
