@@ -139,3 +139,18 @@ def test_prefetchers_move_on_while_another_process_downloads_the_next_chunk(netw
         prefetcher.stop()
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("shuffle, algorithm, warns", [(False, "block", False), (True, "chunk", False),
+                                                       (True, "block", True)])
+def test_only_a_block_shuffle_warns_that_its_block_does_not_fit_the_cache(network_drive, isolated_cache,
+                                                                           shuffle, algorithm, warns):
+    import warnings
+
+    url, chunk_bytes = network_drive
+    ds = StreamingDataset(url, shuffle=shuffle, shuffle_algo=algorithm, max_cache_size=chunk_bytes * 4 + 100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        items = sorted(int(x) for batch in StreamingDataLoader(ds, batch_size=10) for x in batch["i"])
+    assert items == list(range(300))
+    assert any("a shuffle block of" in str(w.message) for w in caught) is warns

@@ -107,3 +107,21 @@ def test_an_interrupted_append_resumes(tmp_path, monkeypatch):
     )
     assert read_dataset(out) == [(i, k, bytes([k]) * 50) for i in range(40) for k in range(3)]
     assert 25 not in _calls(tmp_path / "calls.log")  # rank 1 (inputs 25..39) resumed
+
+
+@pytest.mark.parametrize("content", ["[]", "7", '"text"', "{not json"])
+def test_a_checkpoint_that_is_not_a_json_object_makes_the_rank_start_over(tmp_path, monkeypatch, content):
+    out = tmp_path / "ds"
+    monkeypatch.setenv(fns.KILL_AT_ENV, "20")
+    monkeypatch.setenv(fns.KILL_MARKER_ENV, str(tmp_path / "killed"))
+    with pytest.raises(WorkerError):
+        optimize(fns.killed_once, list(range(30)), str(out), num_workers=1, chunk_size=4, verbose=False)
+    checkpoints = sorted((out / ".checkpoints").glob("*.json"))
+    assert checkpoints, "the killed run left no checkpoint"
+    for path in checkpoints:
+        path.write_text(content)
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv(fns.CALL_LOG_ENV, str(log))
+    optimize(fns.killed_once, list(range(30)), str(out), num_workers=1, chunk_size=4, verbose=False)
+    assert _calls(log) == list(range(30))  # nothing trusted from the unreadable checkpoint
+    assert read_dataset(str(out)) == [(i, k, bytes([k]) * 50) for i in range(30) for k in range(3)]

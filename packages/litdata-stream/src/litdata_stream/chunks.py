@@ -50,10 +50,11 @@ class OpenChunks:
         """Chunk ``number``, mapped and held in the cache while open (loaded on first use)."""
         if self._pid != os.getpid():  # a forked copy starts with nothing mapped
             self._open, self._lock, self._pid = OrderedDict(), threading.Lock(), os.getpid()
-        chunk = self._open.get(number)
-        if chunk is not None:
-            self._open.move_to_end(number)
-            return chunk
+        with self._lock:  # another thread may be letting chunks go at the same moment
+            chunk = self._open.get(number)
+            if chunk is not None:
+                self._open.move_to_end(number)
+                return chunk
         return self._load(number)
 
     def _load(self, number: int) -> ClassicChunk | FramedChunk:

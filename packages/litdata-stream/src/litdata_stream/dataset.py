@@ -409,8 +409,11 @@ class StreamingDataset(LoaderControls, IterableDataset):
         if self.shuffle and self.item_window is not None:
             return ItemWindowShuffle(self._selection, seed=self.seed, epoch=self.epoch if epoch is None else epoch,
                                      window=self.item_window)
+        # Only the block shuffle has blocks: an unshuffled or chunk-shuffled dataset never
+        # warns about (or shrinks) a block it does not use.
+        blocks = self.shuffle and check_algorithm(self.shuffle_algo) == "block"
         return epoch_order(self._selection, shuffle=self.shuffle, algorithm=self.shuffle_algo, seed=self.seed,
-                           epoch=self.epoch if epoch is None else epoch, block_size=self.block_size())
+                           epoch=self.epoch if epoch is None else epoch, block_size=self.block_size() if blocks else 1)
 
     def rank_plan(self, steering: Steering | None = None) -> RankPlan:
         """This rank's plan for the epoch of ``steering`` (default: the current steering).

@@ -316,13 +316,12 @@ def run_ray_jobs(
 def _wait_placed(ray: Any, group: Any, shape: ClusterShape, progress: Progress, what: str) -> None:
     timeout = seconds_from_env(PLACEMENT_TIMEOUT_ENV, DEFAULT_PLACEMENT_TIMEOUT)
     ready = group.ready()
-    waited = 0.0
+    deadline = time.monotonic() + timeout
     while True:
-        done, _ = ray.wait([ready], timeout=min(5.0, timeout - waited))
+        done, _ = ray.wait([ready], timeout=max(0.0, min(5.0, deadline - time.monotonic())))
         if done:
             return
-        waited += 5.0
-        if waited >= timeout:
+        if time.monotonic() >= deadline:
             raise TimeoutError(
                 f"executor='ray': the cluster could not reserve {shape.num_nodes} x {shape.workers_per_node} CPUs "
                 f"(num_nodes x num_workers) within {timeout:.0f}s ({PLACEMENT_TIMEOUT_ENV}); "

@@ -100,6 +100,8 @@ class Checkpoint:
         KeyError, TypeError or FormatError.
         """
         raw = json.loads(data)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{source}: a checkpoint is a JSON object, got {type(raw).__name__}")
         if raw.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"{source}: unknown checkpoint version {raw.get('version')!r}")
         return cls(
