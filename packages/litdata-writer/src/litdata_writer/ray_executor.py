@@ -299,11 +299,7 @@ def run_ray_jobs(
         progress.update(final[0] - shown[0], final[1] - shown[1])
         progress.close()
     finally:
-        for ref in refs:
-            try:
-                ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001, S110 - already finished or gone
-                pass
+        _cancel_unfinished(ray, list(refs))
         try:
             remove_placement_group(group)
             ray.kill(counter)
@@ -311,6 +307,26 @@ def run_ray_jobs(
             pass
         if progress is not None:
             progress.abort()
+
+
+def _cancel_unfinished(ray: Any, refs: list[Any]) -> None:
+    """Stop the tasks still running (after a failure, or Ctrl-C); leave finished ones alone.
+
+    Cancelling a task whose result is already in can abort the driver itself: Ray 2.60's
+    core worker then gets the task's reply for a task it marked cancelled and dies on a
+    failed check ("Tried to complete task that was not pending"), killing the calling
+    process (seen in one run in five of the Ray tests)."""
+    if not refs:
+        return
+    try:
+        _, running = ray.wait(refs, num_returns=len(refs), timeout=0)
+    except Exception:  # noqa: BLE001 - the cluster may be gone: nothing to stop
+        return
+    for ref in running:
+        try:
+            ray.cancel(ref, force=True)
+        except Exception:  # noqa: BLE001, S110 - finished or gone meanwhile
+            pass
 
 
 def _wait_placed(ray: Any, group: Any, shape: ClusterShape, progress: Progress, what: str) -> None:

@@ -1,4 +1,5 @@
-"""WebDataset ``.tar`` shards as a source: one chunk per shard, one item per sample.
+"""WebDataset ``.tar`` shards (or gzipped: ``.tar.gz``, ``.tgz``) as a source: one chunk per
+shard, one item per sample.
 
 A sample is the run of consecutive tar members sharing a key (the member path up to
 the first dot of its file name, as WebDataset splits it), handed out as
@@ -13,16 +14,25 @@ the chunk cache, and the offsets kept in ``.wds_index.json`` in the dataset's ca
 folder, whose name carries a hash of the shard names and sizes. A remote shard is
 thus downloaded once when indexed and read from the cache afterwards (re-fetched if
 evicted under ``max_cache_size``).
+
+A gzipped shard has no random access, so it is always read from the cache: it is fetched
+(downloaded, or copied from a local folder) and decompressed there once, and its members'
+offsets are those of the decompressed tar. Its cache room is the stored size plus the
+decompressed size (the gzip trailer's ISIZE, read with one ranged request, before the
+shard is fetched; checked against what decompressing really gives).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import json
 import os
 import re
+import shutil
+import struct
 import tarfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +47,8 @@ from .open_chunks import OpenSourceChunks
 
 WEBDATASET_LOADER = "WebDataset"
 _HIDDEN_INDEX = ".wds_index.json"
+SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+_GZIP_SUFFIXES = (".tar.gz", ".tgz")
 #: Remote shards downloaded at once while the index is built.
 INDEX_THREADS = 8
 _KEY = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")
@@ -64,9 +76,22 @@ def expand_braces(pattern: str) -> list[str]:
 
 
 def is_tar_url(url: str) -> bool:
-    """Whether ``url`` names tar shards itself (one ``.tar`` or a brace pattern of them)."""
+    """Whether ``url`` names tar shards itself (one ``.tar``/``.tar.gz``/``.tgz`` or a brace
+    pattern of them)."""
     last = url.rstrip("/").rsplit("/", 1)[-1]
-    return last.endswith(".tar") or ("{" in last and ".tar" in last)
+    return last.endswith(SHARD_SUFFIXES) or ("{" in last and (".tar" in last or ".tgz" in last))
+
+
+def is_gzipped(key: str) -> bool:
+    """Whether the shard ``key`` is a gzipped tar."""
+    return key.endswith(_GZIP_SUFFIXES)
+
+
+def decompressed_name(key: str) -> str:
+    """The cache name of shard ``key``: a gzipped shard's ``.tar`` name, else ``key``."""
+    if key.endswith(".tgz"):
+        return key[: -len(".tgz")] + ".tar"
+    return key[: -len(".gz")] if key.endswith(".tar.gz") else key
 
 
 def split_member(name: str) -> tuple[str | None, str | None]:
@@ -181,15 +206,17 @@ class WebDatasetSource:
                     raise FileNotFoundError(f"shard {self.store.url(name)} does not exist") from None
         else:
             self.store = open_store(input_dir, **self.storage_options)
-            keys = sorted(k for k in self.store.list("") if k.endswith(".tar")
+            keys = sorted(k for k in self.store.list("") if k.endswith(SHARD_SUFFIXES)
                           and not os.path.basename(k).startswith((".", "_")))
             if not keys:
                 raise FileNotFoundError(f"no .tar shards under {self.store.url()}")
             files = [(k, self.store.size(k)) for k in keys]
-        version = "wds-" + hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
+        version = "wds2-" + hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
         self.cache = ChunkCache(dataset_cache_dir(cache_dir, self.url, version), max_cache_bytes)
-        self._in_place = not self.store.is_remote and hasattr(self.store, "local_path")
+        gzipped = any(is_gzipped(k) for k, _ in files)  # then every shard goes through the cache
+        self._in_place = not gzipped and not self.store.is_remote and hasattr(self.store, "local_path")
         self.files = files
+        self._local_sizes: dict[str, int] = {}  # bytes of each shard once local (filled by _index)
         self.sample_encryption = self.chunk_encryption = None
         self.item_decoder = PassThroughDecoder()
         shards = self._index(self.cache.folder)
@@ -198,19 +225,28 @@ class WebDatasetSource:
             raise ValueError(f"{self.url}: the tar shards hold no samples")
         self._files = [files[i] for i in keep]
         self._samples = [shards[i] for i in keep]
-        chunks = [ChunkInfo(filename=k, chunk_size=len(s), chunk_bytes=max(size, 1))
-                  for (k, size), s in zip(self._files, self._samples)]
+        chunks = [ChunkInfo(filename=k, chunk_size=len(s), chunk_bytes=max(self._local_sizes[k], 1))
+                  for (k, _), s in zip(self._files, self._samples)]
         self.index = Index(chunks=chunks, config=IndexConfig(data_format=[], data_spec=None,
                                                              item_loader=WEBDATASET_LOADER), updated_at=version)
 
     def _index(self, folder: str) -> list[list[list[Any]]]:
+        """Every shard's samples (built once per node, kept in the cache folder); also
+        fills the shards' local sizes."""
         path = os.path.join(folder, _HIDDEN_INDEX)
         with _node_lock(folder):
             if os.path.exists(path):
                 with open(path) as f:
-                    return json.load(f)
+                    saved = json.load(f)
+                self._local_sizes = dict(zip((k for k, _ in self.files), saved["local_sizes"]))
+                return saved["samples"]
+
             def one(file: tuple[str, int]) -> list[list[Any]]:
-                return walk_tar(self._ensure_file(*file), self.store.url(file[0]))
+                key, size = file
+                self._local_sizes[key] = self._local_size(key, size)
+                local = self._ensure_file(key, size)
+                self._local_sizes[key] = os.path.getsize(local)  # exact, past 4 GiB too
+                return walk_tar(local, self.store.url(key))
 
             if self._in_place or len(self.files) == 1:
                 shards = [one(f) for f in self.files]
@@ -220,27 +256,60 @@ class WebDatasetSource:
                     shards = list(pool.map(one, self.files))
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "w") as f:
-                json.dump(shards, f)
+                json.dump({"samples": shards, "local_sizes": [self._local_sizes[k] for k, _ in self.files]}, f)
             os.replace(tmp, path)
             return shards
+
+    def _local_size(self, key: str, size: int) -> int:
+        """Bytes of shard ``key`` once local: its size, or a gzipped shard's ISIZE trailer."""
+        if not is_gzipped(key):
+            return size
+        if size < 18:  # a gzip header and trailer alone take 18 bytes
+            raise ChunkFormatError(f"{self.store.url(key)} is truncated or corrupt: {size} bytes, not a gzip file")
+        (isize,) = struct.unpack("<I", self.store.get_range(key, size - 4, size))
+        return isize
+
+    def _room(self, key: str, size: int) -> int:
+        """Cache bytes fetching shard ``key`` may use: a gzipped one briefly needs both copies."""
+        return size + self._local_sizes[key] if is_gzipped(key) else size
 
     def _ensure_file(self, key: str, size: int) -> str:
         if self._in_place:
             return self.store.local_path(key)  # type: ignore[attr-defined]
-        self.cache.ensure(key, size, lambda p: self._fetch(key, size, p))
-        return self.cache.path(key)
+        name = decompressed_name(key)
+        self.cache.ensure(name, self._room(key, size), lambda p: self._fetch(key, size, p))
+        return self.cache.path(name)
 
     def _fetch(self, key: str, size: int, final: str) -> None:
         tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.download")
+        unpacked = f"{tmp}.tar"
         try:
             got = self.store.download(key, tmp)
             if got != size:
                 raise ChunkFormatError(f"{self.store.url(key)} has {got} bytes, it had {size} when listed: "
                                        "the shard changed")
-            os.replace(tmp, final)
+            if is_gzipped(key):
+                self._decompress(key, tmp, unpacked)
+                os.replace(unpacked, final)
+            else:
+                os.replace(tmp, final)
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            for path in (tmp, unpacked):
+                if os.path.exists(path):
+                    os.unlink(path)
+
+    def _decompress(self, key: str, source: str, target: str) -> None:
+        try:
+            with gzip.open(source, "rb") as packed, open(target, "wb") as out:
+                shutil.copyfileobj(packed, out, 1 << 20)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:  # OSError: "Not a gzipped file"
+            raise ChunkFormatError(f"{self.store.url(key)} is truncated or corrupt: not a readable gzip file "
+                                   f"({exc})") from None
+        got, expected = os.path.getsize(target), self._local_sizes[key]
+        if got % 2**32 != expected:
+            raise ChunkFormatError(f"{self.store.url(key)} decompresses to {got} bytes, its gzip trailer says "
+                                   f"{expected}: the shard is corrupt")
+        self._local_sizes[key] = got
 
     # -- the source interface --------------------------------------------------------
     def describe(self, number: int) -> str:
@@ -248,8 +317,8 @@ class WebDatasetSource:
         return f"shard {self.store.url(self._files[number][0])}"
 
     def local_name(self, number: int) -> str:
-        """The cache file name of shard ``number`` (its key in the store)."""
-        return self._files[number][0]
+        """The cache file name of shard ``number`` (its key in the store, ``.tar`` for a gzipped one)."""
+        return decompressed_name(self._files[number][0])
 
     def reads_in_place(self, number: int) -> bool:
         """Whether the shards are read where they are stored (a local folder)."""
@@ -259,7 +328,7 @@ class WebDatasetSource:
         """The local file shard ``number`` is read from: the stored ``.tar``, or its cache copy."""
         if self._in_place:
             return self.store.local_path(self._files[number][0])  # type: ignore[attr-defined]
-        return self.cache.path(self._files[number][0])
+        return self.cache.path(self.local_name(number))
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:
         """Download shard ``number`` into the cache unless it is read in place.
@@ -269,7 +338,8 @@ class WebDatasetSource:
         if self._in_place:
             return True
         key, size = self._files[number]
-        return self.cache.ensure(key, size, lambda p: self._fetch(key, size, p), wait=wait)
+        return self.cache.ensure(self.local_name(number), self._room(key, size),
+                                 lambda p: self._fetch(key, size, p), wait=wait)
 
     def open_chunks(self) -> OpenSourceChunks:
         """A fresh set of open shards for this process."""
@@ -281,9 +351,9 @@ class WebDatasetSource:
         Raises:
             ChunkFormatError: if the shard changed since it was indexed.
         """
-        key, size = self._files[number]
-        path = self.local_path(number)
-        if os.path.getsize(path) != size:
+        key, _ = self._files[number]
+        path, size = self.local_path(number), self._local_sizes[key]
+        if os.path.getsize(path) % 2**32 != size % 2**32:
             raise ChunkFormatError(f"{self.store.url(key)} has {os.path.getsize(path)} bytes, it had {size} when "
                                    "indexed: the shard changed")
         return TarShard(path, key, self.store.url(key), self._samples[number])
