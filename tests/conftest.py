@@ -28,6 +28,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Ray reads this when it is first imported (by any test): set before that, it binds every
+# address of the test clusters to 127.0.0.1, so test traffic stays on loopback (without
+# it Ray announces the machine's external address).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 import servers  # noqa: E402
 
 EXTERNAL_S3 = bool(os.environ.get("LITDATA_TEST_S3_ENDPOINT"))

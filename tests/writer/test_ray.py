@@ -41,7 +41,10 @@ def cluster() -> Iterator[Any]:
             for _ in range(2):
                 head.add_node(num_cpus=1)
             head.wait_for_nodes()
+            # tests/conftest.py set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before Ray was imported
+            assert head.address.startswith("127.0.0.1:"), f"the test cluster is not on loopback: {head.address}"
             ray.init(address=head.address, log_to_driver=False)
+            assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
             yield head
         finally:
             ray.shutdown()
