@@ -11,13 +11,13 @@ from __future__ import annotations
 import mmap
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from litdata_format import ChunkFormatError, ClassicChunk, FramedChunk, open_chunk_bytes
 from litdata_format.encryption import decrypt_chunk
 
 from .source import DatasetSource
+from .sources.held_chunks import OpenSourceChunks
 
 
 def map_chunk_file(path: str) -> mmap.mmap | bytes:
@@ -32,82 +32,33 @@ def map_chunk_file(path: str) -> mmap.mmap | bytes:
 IN_PLACE_KEEP_OPEN = 64
 
 
-class OpenChunks:
-    """The chunks this process has mapped and holds, least recently used first.
+class OpenChunks(OpenSourceChunks["ClassicChunk | FramedChunk"]):
+    """The LitData chunks this process has mapped and holds, least recently used first.
 
     One chunk by default: a worker's plan reads a chunk's items together, and holding
     fewer chunks leaves more of a tight cache to the prefetcher and the other workers.
     """
 
-    def __init__(self, source: DatasetSource, keep_open: int = 1) -> None:
-        self.source = source
-        self.keep_open = keep_open
-        self._open: OrderedDict[int, ClassicChunk | FramedChunk] = OrderedDict()
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
+    source: DatasetSource
 
-    def get(self, number: int) -> ClassicChunk | FramedChunk:
-        """Chunk ``number``, mapped and held in the cache while open (loaded on first use)."""
-        if self._pid != os.getpid():  # a forked copy starts with nothing mapped
-            self._open, self._lock, self._pid = OrderedDict(), threading.Lock(), os.getpid()
-        with self._lock:  # another thread may be letting chunks go at the same moment
-            chunk = self._open.get(number)
-            if chunk is not None:
-                self._open.move_to_end(number)
-                return chunk
-        return self._load(number)
-
-    def _load(self, number: int) -> ClassicChunk | FramedChunk:
-        source = self.source
-        info = source.index.chunks[number]
-        name = source.local_name(number)
-        in_cache = not source.reads_in_place(number)
+    def _limit(self, in_cache: bool) -> int:
         # Chunks read in place cost no cache room: keep many mapped, so random access
         # (ds[i] jumping between chunks) does not re-map a chunk on every jump.
-        limit = self.keep_open if in_cache else max(self.keep_open, IN_PLACE_KEEP_OPEN)
-        with self._lock:  # let go of older chunks first, so they can be evicted to make room
-            while len(self._open) >= limit:
-                old, _ = self._open.popitem(last=False)
-                if not source.reads_in_place(old):
-                    source.cache.release(source.local_name(old))
-        if in_cache:
-            source.cache.hold(name)
-        try:
-            source.ensure_local(number)
-            data = map_chunk_file(source.local_path(number))
-            if source.chunk_encryption is not None:  # held decrypted in memory while open
-                data = decrypt_chunk(source.chunk_encryption, data, f"{info.filename} of {source.url}")
-            chunk = open_chunk_bytes(data, info.filename)
-            if len(chunk) != info.chunk_size:
-                raise ChunkFormatError(
-                    f"chunk {info.filename} holds {len(chunk)} items but index.json says {info.chunk_size}"
-                )
-        except ChunkFormatError:
-            if in_cache:  # never keep a bad copy: the next read fetches the chunk again
-                source.cache.release(name)
-                source.cache.discard(name)
-            raise
-        except BaseException:
-            if in_cache:
-                source.cache.release(name)
-            raise
-        with self._lock:
-            self._open[number] = chunk
+        return max(self.keep_open, 1) if in_cache else max(self.keep_open, IN_PLACE_KEEP_OPEN)
+
+    def _read(self, number: int) -> ClassicChunk | FramedChunk:
+        """Map chunk ``number`` (decrypted in memory when chunk-encrypted) and check its item count."""
+        source = self.source
+        info = source.index.chunks[number]
+        data = map_chunk_file(source.local_path(number))
+        if source.chunk_encryption is not None:  # held decrypted in memory while open
+            data = decrypt_chunk(source.chunk_encryption, data, f"{info.filename} of {source.url}")
+        chunk = open_chunk_bytes(data, info.filename)
+        if len(chunk) != info.chunk_size:
+            raise ChunkFormatError(
+                f"chunk {info.filename} holds {len(chunk)} items but index.json says {info.chunk_size}"
+            )
         return chunk
-
-    def close(self) -> None:
-        """Unmap every open chunk and release its hold on the cache."""
-        with self._lock:
-            for number in list(self._open):
-                if not self.source.reads_in_place(number):
-                    self.source.cache.release(self.source.local_name(number))
-            self._open.clear()
-
-    def __getstate__(self) -> dict:
-        return {"source": self.source, "keep_open": self.keep_open}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["source"], state["keep_open"])  # type: ignore[misc]
 
 
 class Prefetcher:

@@ -30,8 +30,8 @@ from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
 from .base import PassThroughDecoder
+from .held_chunks import OpenSourceChunks
 from .mds_encodings import UNSAFE, SampleDecoder
-from .open_chunks import OpenSourceChunks
 
 MDS_LOADER = "MDS"
 

@@ -30,7 +30,7 @@ from litdata_storage import Store, open_store
 from ..cache import ChunkCache, dataset_cache_dir
 from ..index_location import read_index_at
 from .base import PassThroughDecoder
-from .open_chunks import OpenSourceChunks
+from .held_chunks import OpenSourceChunks
 from .parquet_index import (
     FOOTER_READ_BYTES,
     PARQUET_LOADER,

@@ -41,7 +41,7 @@ from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
 from .base import PassThroughDecoder
-from .open_chunks import OpenSourceChunks
+from .held_chunks import OpenSourceChunks
 
 #: A group (one chunk of the plan) closes at this many files ...
 FILES_PER_CHUNK = 64

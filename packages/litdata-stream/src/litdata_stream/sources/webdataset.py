@@ -43,7 +43,7 @@ from litdata_storage import NotFoundError, Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
 from .base import PassThroughDecoder
-from .open_chunks import OpenSourceChunks
+from .held_chunks import OpenSourceChunks
 
 WEBDATASET_LOADER = "WebDataset"
 _HIDDEN_INDEX = ".wds_index.json"
