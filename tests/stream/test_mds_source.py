@@ -19,6 +19,8 @@ import pytest
 from litdata_format import ChunkFormatError
 from litdata_stream import StreamingDataLoader, StreamingDataset
 
+from .foreign_vectors.write_mds import tagged  # the writer's tags, so both sides compare alike
+
 PIL = pytest.importorskip("PIL.Image")
 
 VECTORS = Path(__file__).parent / "foreign_vectors" / "mds"
@@ -26,27 +28,6 @@ VECTORS = Path(__file__).parent / "foreign_vectors" / "mds"
 
 def expected(name: str) -> list[dict[str, Any]]:
     return json.loads((VECTORS / name / "expected.json").read_text())
-
-
-def tagged(value: Any) -> dict[str, Any]:
-    """Our value in the tags of write_mds.py (type and content)."""
-    if isinstance(value, PIL.Image):
-        return {"image": [value.mode, value.size[0], value.size[1], value.tobytes().hex()]}
-    if isinstance(value, np.ndarray):
-        return {"ndarray": [value.dtype.name, list(value.shape), value.ravel().tolist()]}
-    if isinstance(value, np.generic):
-        return {"scalar": [value.dtype.name, value.item()]}
-    if isinstance(value, bytes):
-        return {"bytes": value.hex()}
-    if isinstance(value, bool) or value is None:
-        return {"json": value}
-    if isinstance(value, int):
-        return {"int": str(value)}
-    if isinstance(value, float):
-        return {"float": value}
-    if isinstance(value, str):
-        return {"str": value}
-    return {"json": value}
 
 
 def ids(loader) -> list[int]:
