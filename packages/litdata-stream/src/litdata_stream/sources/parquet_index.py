@@ -16,19 +16,18 @@ footers then.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import fnmatch
 import json
 import os
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from litdata_format import INDEX_FILENAME, ChunkFormatError
 from litdata_storage import Store
+
+from .node_file import built_once
 
 PARQUET_LOADER = "ParquetLoader"
 
@@ -173,31 +172,11 @@ def infos_from_index(data: dict[str, Any], store: Store, num_workers: int = 4) -
     return infos
 
 
-@contextlib.contextmanager
-def _node_lock(folder: str) -> Iterator[None]:
-    os.makedirs(folder, exist_ok=True)
-    fd = os.open(os.path.join(folder, ".parquet_index.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def cached_infos(store: Store, files: list[tuple[str, int]], folder: str, num_workers: int = 4) -> list[ParquetFileInfo]:
     """The index of ``files`` kept in ``folder`` (the dataset's cache folder, whose name
     carries the listing's version): built by the first process of the node, read by the rest."""
-    path = os.path.join(folder, _HIDDEN_INDEX)
-    with _node_lock(folder):
-        if os.path.exists(path):
-            with open(path) as f:
-                return infos_from_index(json.load(f), store, num_workers)
-        infos = build_infos(store, files, num_workers)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(index_dict(infos), f)
-        os.replace(tmp, path)
-        return infos
+    data = built_once(folder, _HIDDEN_INDEX, lambda: index_dict(build_infos(store, files, num_workers)))
+    return infos_from_index(data, store, num_workers)
 
 
 def write_index(store: Store, infos: list[ParquetFileInfo], cache_dir: str | None) -> str:

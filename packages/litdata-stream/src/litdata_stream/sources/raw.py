@@ -27,7 +27,6 @@ What is read when:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import mmap
@@ -42,6 +41,7 @@ from litdata_storage import Store, open_store
 from ..cache import ChunkCache, dataset_cache_dir
 from .base import PassThroughDecoder
 from .held_chunks import OpenSourceChunks
+from .node_file import built_once
 
 #: A group (one chunk of the plan) closes at this many files ...
 FILES_PER_CHUNK = 64
@@ -86,22 +86,8 @@ def list_raw_files(store: Store, workers: int = CONCURRENT_GETS, extensions: lis
 
 def cached_listing(store: Store, folder: str, recompute: bool, **filters: Any) -> list[tuple[str, int]]:
     """The listing of ``store``, built by the node's first process and read by the others."""
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, _LISTING)
-    fd = os.open(os.path.join(folder, ".raw_listing.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if not recompute and os.path.isfile(path):
-            with open(path) as f:
-                return [(k, int(s)) for k, s in json.load(f)]
-        files = list_raw_files(store, **filters)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(files, f)
-        os.replace(tmp, path)
-        return files
-    finally:
-        os.close(fd)
+    files = built_once(folder, _LISTING, lambda: list_raw_files(store, **filters), rebuild=recompute)
+    return [(k, int(s)) for k, s in files]
 
 
 def group_files(files: list[tuple[str, int]], files_per_chunk: int, chunk_bytes: int) -> list[list[int]]:

@@ -25,7 +25,6 @@ shard is fetched; checked against what decompressing really gives).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gzip
 import hashlib
 import json
@@ -44,6 +43,7 @@ from litdata_storage import NotFoundError, Store, open_store
 from ..cache import ChunkCache, dataset_cache_dir
 from .base import PassThroughDecoder
 from .held_chunks import OpenSourceChunks
+from .node_file import built_once
 
 WEBDATASET_LOADER = "WebDataset"
 _HIDDEN_INDEX = ".wds_index.json"
@@ -136,17 +136,6 @@ def walk_tar(path: str, url: str) -> list[list[Any]]:
     return samples
 
 
-@contextlib.contextmanager
-def _node_lock(folder: str) -> Iterator[None]:
-    os.makedirs(folder, exist_ok=True)
-    fd = os.open(os.path.join(folder, ".wds_index.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 class TarShard:
     """One shard open for reading: ``item(k)`` reads sample ``k``'s members by offset."""
 
@@ -233,32 +222,27 @@ class WebDatasetSource:
     def _index(self, folder: str) -> list[list[list[Any]]]:
         """Every shard's samples (built once per node, kept in the cache folder); also
         fills the shards' local sizes."""
-        path = os.path.join(folder, _HIDDEN_INDEX)
-        with _node_lock(folder):
-            if os.path.exists(path):
-                with open(path) as f:
-                    saved = json.load(f)
-                self._local_sizes = dict(zip((k for k, _ in self.files), saved["local_sizes"]))
-                return saved["samples"]
 
-            def one(file: tuple[str, int]) -> list[list[Any]]:
-                key, size = file
-                self._local_sizes[key] = self._local_size(key, size)
-                local = self._ensure_file(key, size)
-                self._local_sizes[key] = os.path.getsize(local)  # exact, past 4 GiB too
-                return walk_tar(local, self.store.url(key))
+        def one(file: tuple[str, int]) -> list[list[Any]]:
+            key, size = file
+            self._local_sizes[key] = self._local_size(key, size)
+            local = self._ensure_file(key, size)
+            self._local_sizes[key] = os.path.getsize(local)  # exact, past 4 GiB too
+            return walk_tar(local, self.store.url(key))
 
+        def build() -> dict[str, Any]:
             if self._in_place or len(self.files) == 1:
                 shards = [one(f) for f in self.files]
             else:  # remote shards are downloaded to be indexed: several at a time (threads ended on return)
                 with ThreadPoolExecutor(max_workers=min(INDEX_THREADS, len(self.files)),
                                         thread_name_prefix="litdata-wds-index") as pool:
                     shards = list(pool.map(one, self.files))
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                json.dump({"samples": shards, "local_sizes": [self._local_sizes[k] for k, _ in self.files]}, f)
-            os.replace(tmp, path)
-            return shards
+            return {"samples": shards, "local_sizes": [self._local_sizes[k] for k, _ in self.files]}
+
+        saved = built_once(folder, _HIDDEN_INDEX, build)
+        self._local_sizes = dict(zip((k for k, _ in self.files), saved["local_sizes"]))
+        samples: list[list[list[Any]]] = saved["samples"]
+        return samples
 
     def _local_size(self, key: str, size: int) -> int:
         """Bytes of shard ``key`` once local: its size, or a gzipped shard's ISIZE trailer."""
