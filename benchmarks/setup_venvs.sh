@@ -47,6 +47,9 @@ build_litdata() {
         "torch==2.13.0" "litdata==0.2.76" zstd Pillow numpy boto3 || return 1
     # torchvision: a CUDA build that fails beside CPU torch; obstore: refuses http endpoints.
     "$venv/bin/python" -m pip uninstall --quiet -y torchvision obstore || true
+    # What benchmarks/litdata_suite/run.py needs to run LitData's own tests here.
+    PIP_CONSTRAINT="$HERE/constraints/litdata.txt" pipq "$venv" \
+        pytest pytest-timeout pytest-asyncio pytest-rerunfailures || return 1
 }
 
 build_webdataset() {

@@ -257,6 +257,13 @@ def collect(tests_root: Path) -> tuple[list[str], list[str]]:
     out = subprocess.run(cmd, cwd=tests_root, capture_output=True, text=True, timeout=300)
     ids = [line.strip() for line in out.stdout.splitlines() if "::" in line and " " not in line.strip()]
     errors = re.findall(r"^ERROR (tests/\S+\.py)", out.stdout, flags=re.M)
+    if not ids:
+        tail = (out.stdout + out.stderr).strip().splitlines()[-5:]
+        raise SystemExit(
+            f"no test collected in the LitData venv ({LITDATA_PY}); pytest said:\n  "
+            + "\n  ".join(tail)
+            + "\n(install pytest, pytest-timeout and LitData's test deps there: benchmarks/setup_venvs.sh)"
+        )
     return ids, sorted(set(errors))
 
 
@@ -752,6 +759,7 @@ def generate(an: Analyzer, src_root: Path, out_root: Path, run: list[Decision]) 
         dest = out_root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(text)
+    out_root.mkdir(parents=True, exist_ok=True)
     (out_root / "pytest.ini").write_text(PYTEST_INI)
     return dropped_autouse
 
