@@ -40,7 +40,7 @@ build_ours() {
 build_litdata() {
     # The recipe of tests/format/vectors/regenerate.sh (same venv path, shared with it).
     local venv="${LITDATA_VENV:-$VENVS/litdata-0.2.76}"
-    ok "$venv" "import litdata, zstd, PIL, torch, boto3; assert litdata.__version__ == '0.2.76'" && return 0
+    ok "$venv" "import litdata, zstd, PIL, torch, boto3, pytest, pytest_timeout; assert litdata.__version__ == '0.2.76'" && return 0
     echo "== building $venv" >&2
     "$PYTHON" -m venv "$venv" || return 1
     PIP_CONSTRAINT="$HERE/constraints/litdata.txt" pipq "$venv" \
