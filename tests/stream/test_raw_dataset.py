@@ -55,7 +55,8 @@ def raw_dir(tmp_path) -> tuple[Path, dict[str, bytes]]:
 def test_every_file_is_an_item_in_key_order(raw_dir, tmp_path):
     folder, files = raw_dir
     ds = StreamingRawDataset(str(folder), cache_dir=tmp_path / "cache", files_per_chunk=16)
-    assert len(ds) == N and [k for k, _ in ds.files] == sorted(files)
+    assert len(ds) == N and [os.path.relpath(m.path, folder) for m in ds.files] == sorted(files)
+    assert [m.size for m in ds.files] == [len(files[k]) for k in sorted(files)]
     assert [ds[i] for i in range(N)] == expected_in_order(files)
     assert ds[-1] == files[sorted(files)[-1]]
 
@@ -119,9 +120,9 @@ def test_indexer_extensions_and_empty_prefix(raw_dir, tmp_path):
     assert len(StreamingRawDataset(str(folder), indexer=FileIndexer(max_depth=1))) == 1  # notes.txt only
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match=f"no files under {empty}"):
+    with pytest.raises(FileNotFoundError, match=f"No files found under {empty}"):
         StreamingRawDataset(str(empty))
-    with pytest.raises(FileNotFoundError, match="no files with an extension in"):
+    with pytest.raises(FileNotFoundError, match="No files found under .* with an extension in"):
         StreamingRawDataset(str(folder), indexer=FileIndexer(extensions=[".png"]))
 
 
@@ -184,5 +185,5 @@ def test_remote_groups_with_forked_workers_and_resume(request, backend_fixture, 
 
 def test_remote_empty_prefix_names_it(moto_server, tmp_path):
     url = f"{moto_server.new_location()}/nothing"
-    with pytest.raises(FileNotFoundError, match=f"no files under {url}"):
+    with pytest.raises(FileNotFoundError, match=f"No files found under {url}"):
         StreamingRawDataset(url, cache_dir=tmp_path / "c", storage_options=moto_server.storage_options())

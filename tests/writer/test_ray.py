@@ -116,7 +116,7 @@ def fails_on_seven(i: int) -> int:
 
 def test_an_error_in_fn_names_the_input_and_publishes_nothing(cluster, tmp_path):
     out = str(tmp_path / "ds")
-    with pytest.raises(WorkerError, match=r"optimize failed on inputs\[7\] = 7 in worker rank 0: ValueError: seven") as info:
+    with pytest.raises(WorkerError, match=r"optimize failed on inputs\[7\] = 7 in worker rank 0\. We found the following error: ValueError: seven") as info:
         optimize(fails_on_seven, list(range(20)), out, num_nodes=2, num_workers=1, executor="ray", verbose=False)
     assert info.value.input_index == 7
     assert "fails_on_seven" in info.value.worker_traceback

@@ -23,6 +23,7 @@ _LAZY: dict[str, str] = {
     "default_collate": ".collate",
     "train_test_split": ".split",
     "StreamingRawDataset": ".raw_dataset",
+    "FileMetadata": ".raw_items",
     # parquet and WebDataset sources (pyarrow for parquet)
     "index_hf_dataset": ".sources.parquet",
     "index_parquet_dataset": ".sources.parquet",
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from .loader import StreamingDataLoader
     from .parallel import ParallelStreamingDataset
     from .raw_dataset import StreamingRawDataset
+    from .raw_items import FileMetadata
     from .sources.parquet import index_hf_dataset, index_parquet_dataset
     from .sources.webdataset import iter_webdataset_tar
     from .split import train_test_split
@@ -45,6 +47,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CombinedStreamingDataset",
+    "FileMetadata",
     "ParallelStreamingDataset",
     "StreamingDataLoader",
     "StreamingDataset",

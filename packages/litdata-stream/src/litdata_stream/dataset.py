@@ -215,17 +215,22 @@ class StreamingDataset(LoaderControls, IterableDataset):
             sizes = self.source.index.chunk_sizes()
         self._per_sample = sample_compressed(config.extra)
         self._sample_encryption = self.source.sample_encryption
-        self._chunk_items = sizes  # the offsets of ds[i] are made from them when first needed
-        self._offsets_made: np.ndarray | None = None
-        self._selection = Selection.full(sizes)
         self.subsample = check_subsample(subsample)
-        if self.subsample != 1.0:
-            self._selection = self._selection.resample(self.subsample, self.seed)
-        self._chunks = open_chunks(self.source)
+        self._plan_chunks(sizes)
         chunk_bytes = self.source.index.chunk_byte_sizes()
         self._mean_chunk_bytes = float(chunk_bytes.sum()) / max(len(chunk_bytes), 1)
         self._block_warned = False
         self._init_steering()
+
+    def _plan_chunks(self, sizes: Sequence[int]) -> None:
+        """Select this dataset's items over chunks of ``sizes`` items (again when a raw
+        dataset's items are replaced) and open the chunks afresh."""
+        self._chunk_items = sizes  # the offsets of ds[i] are made from them when first needed
+        self._offsets_made: np.ndarray | None = None
+        self._selection = Selection.full(sizes)
+        if self.subsample != 1.0:
+            self._selection = self._selection.resample(self.subsample, self.seed)
+        self._chunks = open_chunks(self.source)
 
     @property
     def _offsets(self) -> np.ndarray:
@@ -527,7 +532,8 @@ class StreamingDataset(LoaderControls, IterableDataset):
         self._chunks.keep_open = max(keep_open, 1)
         prefetcher = Prefetcher(self.source, chunk_order, self.max_pre_download, window=self._chunks.keep_open)
         selection = self._selection
-        direct = type(self).__getitem__ is StreamingDataset.__getitem__
+        impl = type(self).__getitem__
+        direct = impl is StreamingDataset.__getitem__ or getattr(impl, "reads_stored_item", False)
         try:
             current = -1
             for batch in positions:

@@ -109,7 +109,8 @@ def prepare_output(
     if mode is None:
         raise DatasetExistsError(
             f"{store.url()} already holds an optimized dataset ({INDEX_FILENAME}). "
-            "Pass mode='append' to add to it, mode='overwrite' to replace it, or choose another output_dir."
+            "HINT: If you want to append/overwrite to the existing dataset, use mode='append' or mode='overwrite' "
+            "(or choose another output_dir)."
         )
     if mode == "overwrite":
         _delete_owned(store, node_rank, node_ranks, world_size)

@@ -395,7 +395,7 @@ def _supervise(
                 report = ray.get(ref)
             except RayTaskError as exc:  # raised outside fn: e.g. the job could not be unpickled there
                 raise WorkerError(
-                    f"{what} failed in worker rank {rank} (a Ray task): {exc}", rank=rank, worker_traceback=str(exc)
+                    f"{what} failed in worker rank {rank} (a Ray task). We found the following error: {exc}", rank=rank, worker_traceback=str(exc)
                 ) from exc
             except RayError as exc:  # its worker or node died more often than Ray retries
                 raise WorkerError(

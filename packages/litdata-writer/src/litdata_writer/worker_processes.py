@@ -173,9 +173,9 @@ def _failure(rank: int, info: dict[str, Any], what: str) -> WorkerError:
             where = f"inputs[{positions[0]}] = {info['input']}"
         else:
             where = f"the batch inputs[{positions[0]}:{positions[-1] + 1}] = {info['input']}"
-        head = f"{what} failed on {where} in worker rank {rank}: {info['error']}"
+        head = f"{what} failed on {where} in worker rank {rank}. We found the following error: {info['error']}"
     else:
-        head = f"{what} failed in worker rank {rank}: {info['error']}"
+        head = f"{what} failed in worker rank {rank}. We found the following error: {info['error']}"
     message = f"{head}\n\nTraceback in the worker:\n{info['traceback']}"
     error = WorkerError(
         message,

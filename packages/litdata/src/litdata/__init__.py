@@ -33,6 +33,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CombinedStreamingDataset": ("litdata_stream", "CombinedStreamingDataset"),
     "ParallelStreamingDataset": ("litdata_stream", "ParallelStreamingDataset"),
     "StreamingRawDataset": ("litdata_stream.raw_dataset", "StreamingRawDataset"),
+    "FileMetadata": ("litdata_stream.raw_items", "FileMetadata"),
     "TokensLoader": ("litdata_stream", "TokensLoader"),
     "train_test_split": ("litdata_stream", "train_test_split"),
     "default_cache_root": ("litdata_stream", "default_cache_root"),
@@ -124,6 +125,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         train_test_split,
     )
     from litdata_stream.raw_dataset import StreamingRawDataset
+    from litdata_stream.raw_items import FileMetadata
     from litdata_stream.sources.parquet import index_hf_dataset, index_parquet_dataset
     from litdata_stream.sources.webdataset import iter_webdataset_tar
     from litdata_writer import build_keys_index, map, merge_datasets, optimize
@@ -133,6 +135,7 @@ __all__ = [
     "CombinedStreamingDataset",
     "Encryption",
     "FernetEncryption",
+    "FileMetadata",
     "FormatError",
     "ParallelStreamingDataset",
     "RSAEncryption",

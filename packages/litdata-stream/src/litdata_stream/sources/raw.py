@@ -32,6 +32,7 @@ import json
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -39,6 +40,7 @@ from litdata_format import ChunkFormatError, ChunkInfo, Index, IndexConfig
 from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
+from ..raw_items import ItemLayout
 from .base import PassThroughDecoder
 from .held_chunks import OpenSourceChunks
 from .node_file import built_once
@@ -58,13 +60,17 @@ _LISTING = "raw_listing.json"
 _COUNT = struct.Struct("<Q")
 
 
+class NoFilesError(FileNotFoundError, ValueError):
+    """An ``input_dir`` with no file to stream (a ``ValueError`` too, as LitData raises)."""
+
+
 def list_raw_files(store: Store, workers: int = CONCURRENT_GETS, extensions: list[str] | None = None,
                    max_depth: int | None = None) -> list[tuple[str, int]]:
     """``(key, size)`` of every file under the store's root, sorted by key.
 
     Hidden files (a name starting with ".") are skipped; ``extensions`` (lower case,
     such as ``".jpg"``) keep only those suffixes, ``max_depth`` only keys at most that
-    many levels deep (1: the top level). An empty result is a ``FileNotFoundError``
+    many levels deep (1: the top level). An empty result is a :class:`NoFilesError`
     naming the prefix.
     """
     keys = sorted(
@@ -74,9 +80,8 @@ def list_raw_files(store: Store, workers: int = CONCURRENT_GETS, extensions: lis
         and (max_depth is None or k.count("/") < max_depth)
     )
     if not keys:
-        what = f"with an extension in {extensions}" if extensions else ""
-        raise FileNotFoundError(f"no files {what + ' ' if what else ''}under {store.url()}: "
-                                "StreamingRawDataset needs at least one file")
+        what = f" with an extension in {extensions}" if extensions else ""
+        raise NoFilesError(f"No files found under {store.url()}{what}: StreamingRawDataset needs at least one file")
     if len(keys) == 1 or workers <= 1:
         return [(k, store.size(k)) for k in keys]
     with ThreadPoolExecutor(max_workers=min(workers, len(keys)), thread_name_prefix="litdata-raw-list") as pool:
@@ -90,12 +95,13 @@ def cached_listing(store: Store, folder: str, recompute: bool, **filters: Any) -
     return [(k, int(s)) for k, s in files]
 
 
-def group_files(files: list[tuple[str, int]], files_per_chunk: int, chunk_bytes: int) -> list[list[int]]:
-    """Consecutive files in groups of at most ``files_per_chunk`` files and ``chunk_bytes`` bytes."""
+def group_items(sizes: list[int], files_per_chunk: int, chunk_bytes: int) -> list[list[int]]:
+    """Consecutive items (of ``sizes`` bytes) in groups of at most ``files_per_chunk`` items
+    and ``chunk_bytes`` bytes (a bigger item is a group of its own)."""
     groups: list[list[int]] = []
     current: list[int] = []
     size = 0
-    for i, (_, nbytes) in enumerate(files):
+    for i, nbytes in enumerate(sizes):
         if current and (len(current) >= files_per_chunk or size + nbytes > chunk_bytes):
             groups.append(current)
             current, size = [], 0
@@ -147,6 +153,33 @@ class FileChunk:
             return f.read()
 
 
+class ItemsChunk:
+    """A group whose items are not one file each (a ``setup()`` override): item ``k`` is
+    its run of files, one file's bytes or path, or a list of them for a grouped item."""
+
+    __slots__ = ("name", "_files", "_bounds", "_grouped", "_errors")
+
+    def __init__(self, files: PackChunk | FileChunk, bounds: list[int], grouped: list[bool],
+                 errors: dict[int, str]) -> None:
+        self.name = files.name
+        self._files = files
+        self._bounds = bounds
+        self._grouped = grouped
+        self._errors = errors
+
+    def __len__(self) -> int:
+        return len(self._bounds) - 1
+
+    def item(self, k: int) -> Any:
+        """Item ``k``: a file's bytes or path, or the list of them; a bad item's ``TypeError``."""
+        if k in self._errors:
+            raise TypeError(self._errors[k])
+        start, end = self._bounds[k], self._bounds[k + 1]
+        if self._grouped[k]:
+            return [self._files.item(j) for j in range(start, end)]
+        return self._files.item(start)
+
+
 class RawFilesSource:
     """Every file under ``input_dir`` (local, ``s3://``, ``gs://``, ``azure://``) as an item."""
 
@@ -166,6 +199,7 @@ class RawFilesSource:
         concurrent_gets: int = CONCURRENT_GETS,
         extensions: list[str] | None = None,
         max_depth: int | None = None,
+        layout: Callable[[RawFilesSource], ItemLayout] | None = None,
     ) -> None:
         if item_type not in ITEM_TYPES:
             raise ValueError(f"item_type must be 'bytes' or 'path', got {item_type!r}")
@@ -185,26 +219,67 @@ class RawFilesSource:
             files = cached_listing(self.store, dataset_cache_dir(cache_dir, self.url, f"raw-listing-{tag}"),
                                    bool(recompute_index), **filters)
         self.files = files
-        digest = hashlib.sha256(json.dumps([files, int(files_per_chunk), int(chunk_bytes)]).encode()).hexdigest()
+        self._cache_root = cache_dir
+        self._max_cache_bytes = max_cache_bytes
+        self._files_per_chunk = int(files_per_chunk)
+        self._chunk_bytes = int(chunk_bytes)
+        self.sample_encryption = self.chunk_encryption = None
+        self.item_decoder = PassThroughDecoder()
+        self.arrange(layout(self) if layout is not None else ItemLayout.one_per_file(len(files)))
+
+    def file_path(self, number: int) -> str:
+        """The full path or URL of listed file ``number`` (a local path, or ``s3://...``)."""
+        return self.store.url(self.files[number][0])
+
+    def add_file(self, path: str, size: int) -> int:
+        """List one more file under ``input_dir`` (a ``setup()`` item naming a file the listing
+        skipped, such as a hidden one) and return its number; ``ValueError`` outside it."""
+        root = self.store.url().rstrip("/") + "/"
+        if not path.startswith(root):
+            raise ValueError(f"{path} is not under {self.url}: a StreamingRawDataset item must name a file of its "
+                             "input_dir")
+        self.files.append((path[len(root):], int(size)))
+        return len(self.files) - 1
+
+    def arrange(self, layout: ItemLayout) -> None:
+        """Plan the groups (the chunks of the epoch plan) over ``layout``'s items."""
+        files = self.files
+        sizes = [size for _, size in files]
+        trivial = layout.is_trivial() and len(layout.files) == len(files)
+        digest = hashlib.sha256(json.dumps([files, self._files_per_chunk, self._chunk_bytes]
+                                           + ([] if trivial else [layout.digest_parts()])).encode()).hexdigest()
         version = f"raw-{digest[:16]}"
-        folder = dataset_cache_dir(cache_dir, self.url, version)
-        self.cache = ChunkCache(folder, max_cache_bytes)
+        folder = dataset_cache_dir(self._cache_root, self.url, version)
+        self.cache = ChunkCache(folder, self._max_cache_bytes)
         self._files_folder = os.path.join(folder, "raw-files")
-        self.groups = group_files(files, int(files_per_chunk), int(chunk_bytes))
+        item_groups = group_items([layout.item_size(i, sizes) for i in range(len(layout.files))],
+                                  self._files_per_chunk, self._chunk_bytes)
+        self.layout = None if trivial else layout
+        self.groups: list[list[int]] = []
+        self._bounds: list[list[int]] = []
+        for group in item_groups:
+            flat: list[int] = []
+            bounds = [0]
+            for i in group:
+                flat.extend(layout.files[i] or ())
+                bounds.append(len(flat))
+            self.groups.append(flat)
+            self._bounds.append(bounds)
+        self._item_groups = item_groups
         chunks = []
-        for n, group in enumerate(self.groups):
-            nbytes = sum(files[i][1] for i in group)
-            local = 256 if item_type == "path" else _COUNT.size * (len(group) + 2) + nbytes
+        for n, (group, flat) in enumerate(zip(item_groups, self.groups)):
+            nbytes = sum(files[i][1] for i in flat)
+            local = 256 if self.item_type == "path" else _COUNT.size * (len(flat) + 2) + nbytes
             chunks.append(ChunkInfo(filename=f"files-{n}", chunk_size=len(group), chunk_bytes=local))
         self.index = Index(chunks=chunks, config=IndexConfig(data_format=["bytes"], data_spec=None,
                                                              item_loader=RAW_LOADER), updated_at=version)
-        self.sample_encryption = self.chunk_encryption = None
-        self.item_decoder = PassThroughDecoder()
 
     # -- the source interface --------------------------------------------------------
     def describe(self, number: int) -> str:
         """A readable name of group ``number`` for error messages (its first and last file)."""
         group = self.groups[number]
+        if not group:
+            return f"items {self._item_groups[number][0]} .. {self._item_groups[number][-1]} of {self.url}"
         return f"files {self.files[group[0]][0]} .. {self.files[group[-1]][0]} of {self.url}"
 
     def local_name(self, number: int) -> str:
@@ -292,8 +367,16 @@ class RawFilesSource:
         os.replace(tmp, final)
 
     # -- reading ---------------------------------------------------------------------
-    def read_chunk(self, number: int) -> PackChunk | FileChunk:
+    def read_chunk(self, number: int) -> PackChunk | FileChunk | ItemsChunk:
         """Group ``number`` from its local copy (``ensure_local`` first)."""
+        files = self._read_files(number)
+        if self.layout is None:
+            return files
+        group = self._item_groups[number]
+        errors = {k: self.layout.errors[i] for k, i in enumerate(group) if i in self.layout.errors}
+        return ItemsChunk(files, self._bounds[number], [self.layout.grouped[i] for i in group], errors)
+
+    def _read_files(self, number: int) -> PackChunk | FileChunk:
         name = self.index.chunks[number].filename
         group = self.groups[number]
         if self._in_place:
