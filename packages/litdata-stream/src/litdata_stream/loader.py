@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_convert
 
 from .collate import BatchFastPath, WorkerCollate, default_collate, restore_tensors
 from .env import DistributedEnv
@@ -138,8 +138,10 @@ class StreamingDataLoader(DataLoader):
         if isinstance(batch_size, (list, tuple)) and not self._whole_batches:
             raise ValueError(f"batch_size={list(batch_size)!r}: a list of per-dataset batch sizes needs a "
                              "CombinedStreamingDataset(batching_method='per_stream')")
-        dataset.set_batch_size(batch_size)
+        dataset.set_batch_size(1 if batch_size is None else batch_size)  # None: torch's unbatched items
         dataset.set_num_workers(num_workers)
+        if collate_fn is None and batch_size is None and not self._whole_batches:
+            collate_fn = default_convert  # as torch: an unbatched item is converted, not collated
         if collate_fn is None and hasattr(dataset, "check_default_collation"):
             dataset.check_default_collation()
         if self._whole_batches:

@@ -67,6 +67,14 @@ class ItemLayout:
         return [[list(f) if f is not None else None for f in self.files], self.grouped]
 
 
+def bad_item_message(item: Any) -> str:
+    """Why ``item`` is not an item: the type of it, or of the first entry of a list that is
+    not a ``FileMetadata``."""
+    if isinstance(item, list):
+        item = next((m for m in item if not isinstance(m, FileMetadata)), item)
+    return BAD_ITEM.format(type(item))
+
+
 def check_items(items: Any) -> list[Any]:
     """``items`` as ``setup`` returned it, refused unless it is a list (LitData's message)."""
     if not isinstance(items, list):
@@ -96,9 +104,7 @@ def layout_of(items: list[Any], number_of: dict[str, int], resolve: Any) -> Item
             files.append(tuple(number(m) for m in item))
             grouped.append(True)
         else:
-            bad = type(item) if not isinstance(item, list) else type(next(m for m in item
-                                                                     if not isinstance(m, FileMetadata)))
             files.append(None)
             grouped.append(False)
-            errors[i] = BAD_ITEM.format(bad)
+            errors[i] = bad_item_message(item)
     return ItemLayout(files=files, grouped=grouped, errors=errors)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .loop_runner import run_sync
-from .raw_items import BAD_ITEM, FileMetadata
+from .raw_items import FileMetadata, bad_item_message
 
 #: Aggregate look-ahead across a process's DataLoader workers (each gets its share).
 AGGREGATE_PREFETCH = 64
@@ -166,7 +166,7 @@ class RawRandomAccess:
         elif isinstance(item, list) and all(isinstance(m, FileMetadata) for m in item):
             data = list(await asyncio.gather(*(self._fetch(m) for m in item)))
         else:
-            raise TypeError(BAD_ITEM.format(type(item)))
+            raise TypeError(bad_item_message(item))
         if self.transform is not None:
             return await asyncio.to_thread(self.transform, data)
         return data
