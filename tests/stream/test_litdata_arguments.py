@@ -521,3 +521,11 @@ def test_profile_cprofile_writes_stats_of_the_loop_and_of_worker_zero(numbers, t
     assert "read_item" in _functions(in_process / "cprofile_main.prof")
     with pytest.raises(ValueError, match="enable only one of them"):
         StreamingDataLoader(StreamingDataset(numbers), num_workers=1, profile_batches=2, profile_cprofile=True)
+
+
+def test_tokens_loader_encode_data_keeps_the_bytes_and_counts_tokens():
+    from litdata_stream import TokensLoader as Ours
+
+    tokens = np.arange(11, dtype=np.int32)
+    assert Ours.encode_data([tokens.tobytes()], [44], [tokens]) == (tokens.tobytes(), 11)
+    assert Ours.encode_data([b"\x01\x02"], [2], [[1, 2]]) == (b"\x01\x02", 2)

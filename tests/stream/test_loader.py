@@ -240,3 +240,21 @@ def test_an_epoch_ends_with_no_thread_of_its_workers_left_running(squares):
     assert len(next(iterator)[0]) == 10
     iterator.close()  # an epoch abandoned mid-way
     assert _feeders() - before == set()
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_batch_size_none_yields_every_item_unbatched_and_resumes(squares, num_workers):
+    def make():
+        return StreamingDataLoader(StreamingDataset(squares, shuffle=True, seed=3), batch_size=None,
+                                   num_workers=num_workers)
+
+    items = list(make())
+    # not collated (ints stay ints); converted as torch's default_convert does (a tuple becomes a list)
+    assert sorted(items) == [[i, i**2] for i in range(200)]
+    assert all(type(x) is list and type(x[0]) is int for x in items)
+    loader = make()
+    head = list(itertools.islice(loader, 37))
+    state = loader.state_dict()
+    resumed = make()
+    resumed.load_state_dict(state)
+    assert head + list(resumed) == items
