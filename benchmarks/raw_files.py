@@ -6,13 +6,17 @@ Writes ``--files`` seeded files of about ``--size`` bytes (JPEG-sized objects) o
 under ``--out``, serves them with ``rclone serve s3`` on 127.0.0.1 (restarted before
 every run: rclone keeps each object's MD5 after its first request, which would favour
 whoever runs second) and streams one shuffled epoch through each library's
-``StreamingRawDataset`` and ``StreamingDataLoader`` (batch 32, ``--workers`` workers of
+``StreamingRawDataset`` (ours through ``StreamingDataLoader``, LitData's through torch's
+``DataLoader`` with ``shuffle=True``, as its docs show; batch 32, ``--workers`` workers of
 ``--context``, empty cache), each in its own venv as a subprocess, runs interleaved,
 the best of ``--repeats`` counting. Every file's bytes are checked to arrive once.
 Prints one JSON line per run and the ratio ours / LitData from the same run.
 
-LitData lists S3 through fsspec (``s3fs``) and downloads with ``obstore``; where its venv
-lacks them its runs are reported as unavailable, with the import error.
+LitData lists S3 through fsspec (``s3fs``) and downloads with ``obstore`` (without it,
+its raw dataset cannot download at all), which refuses plain http: the server speaks
+https with a self-signed certificate for 127.0.0.1, trusted by both through
+``SSL_CERT_FILE`` / ``AWS_CA_BUNDLE``. Where its venv lacks them its runs are reported
+as unavailable, with the error.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ import hashlib, json, sys, time
 lib, url, options, workers, context, expected, digest, cache = sys.argv[1:9]
 workers, expected, options = int(workers), int(expected), json.loads(options)
 if lib == "litdata":
-    from litdata import StreamingDataLoader
+    # LitData's raw dataset is map-style: its own docs load it with torch's DataLoader.
+    from torch.utils.data import DataLoader as StreamingDataLoader
     from litdata.raw import StreamingRawDataset
     ds = StreamingRawDataset(url, cache_dir=cache, storage_options=options)
     kwargs = {"shuffle": True}
@@ -81,24 +86,35 @@ def write_files(folder: Path, files: int, size: int) -> str:
 def run(python: str, lib: str, root: Path, args: argparse.Namespace, digest: str, log_dir: Path) -> dict:
     import servers
 
-    server = servers.rclone_process(root, log_dir).start()
+    # https: LitData downloads with obstore, which refuses a plain-http endpoint; both
+    # libraries trust the test certificate through the environment below.
+    cert = servers.self_signed_certificate(log_dir)
+    server = servers.rclone_process(root, log_dir, tls=cert).start()
     cache = tempfile.mkdtemp(prefix=f"raw-bench-{lib}-")
     try:
         options = {"endpoint_url": server.url, "aws_access_key_id": servers.S3_KEY,
                    "aws_secret_access_key": servers.S3_SECRET, "region_name": "us-east-1"}
+        if lib == "litdata":
+            # LitData lists with s3fs and downloads with boto3, both given these options:
+            # only the endpoint suits both; the credentials come from the environment.
+            options = {"endpoint_url": server.url}
         env = {**os.environ, "AWS_ACCESS_KEY_ID": servers.S3_KEY, "AWS_SECRET_ACCESS_KEY": servers.S3_SECRET,
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.url, "AWS_EC2_METADATA_DISABLED": "true"}
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.url, "AWS_EC2_METADATA_DISABLED": "true",
+               "AWS_CA_BUNDLE": str(cert[2]), "SSL_CERT_FILE": str(cert[2])}
         argv = [python, "-c", MEASURE, lib, "s3://images/", json.dumps(options), str(args.workers), args.context,
                 str(args.files), digest, cache]
         out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
         for line in out.stdout.splitlines():
             if line.startswith("RESULT "):
                 return json.loads(line[len("RESULT "):])
-        tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
+        tail = [line for line in (out.stderr or out.stdout).strip().splitlines() if len(line.strip()) > 2][-1:] \
+            or ["no output"]
         return {"lib": lib, "error": tail[0][:300]}
     finally:
         server.stop()
         shutil.rmtree(cache, ignore_errors=True)
+        # LitData uploads its file list into the folder it lists: the next run starts without it.
+        (root / "images" / "index.json.zstd").unlink(missing_ok=True)
 
 
 def main() -> None:

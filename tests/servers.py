@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -44,9 +45,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _answers_http(port: int, path: str = "/") -> bool:
+def _answers_http(port: int, path: str = "/", tls: bool = False) -> bool:
     try:
-        conn = http.client.HTTPConnection(HOST, port, timeout=2)
+        if tls:  # a self-signed test certificate: whether it answers is all that is asked here
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                HOST, port, timeout=2, context=ssl._create_unverified_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(HOST, port, timeout=2)
         conn.request("GET", path)
         conn.getresponse().read()
         conn.close()
@@ -78,8 +84,10 @@ class ServerProcess:
         *,
         ready_path: str = "/",
         env: dict[str, str] | None = None,
+        tls: bool = False,
     ) -> None:
         self.name = name
+        self.tls = tls
         self.argv = argv
         self.port = port
         self.log_path = Path(log_dir) / f"{name}.log"
@@ -89,7 +97,7 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{HOST}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         with open(self.log_path, "ab") as log:
@@ -108,7 +116,7 @@ class ServerProcess:
                 raise RuntimeError(
                     f"{self.name} exited with code {self.proc.returncode} at start:\n{self.log_tail()}"
                 )
-            if _answers_http(self.port, self.ready_path):
+            if _answers_http(self.port, self.ready_path, self.tls):
                 return self
             time.sleep(0.1)
         self.stop()
@@ -262,8 +270,10 @@ def start_moto(log_dir: Path) -> S3Server:
 
 
 def rclone_process(
-    data_dir: Path, log_dir: Path, port: int | None = None, name: str = "rclone"
+    data_dir: Path, log_dir: Path, port: int | None = None, name: str = "rclone",
+    tls: tuple[Path, Path, Path] | None = None,
 ) -> ServerProcess:
+    """``rclone serve s3`` over ``data_dir``; ``tls=(cert, key)`` serves https with them."""
     port = port or free_port()
     config = Path(log_dir) / "rclone-empty.conf"
     config.touch()
@@ -274,7 +284,34 @@ def rclone_process(
         "--config", str(config),
         "--log-level", "ERROR",
     ]  # fmt: skip
-    return ServerProcess(name, argv, port, log_dir)
+    if tls is not None:
+        argv += ["--cert", str(tls[0]), "--key", str(tls[1])]
+    return ServerProcess(name, argv, port, log_dir, tls=tls is not None)
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path, Path]:
+    """A server certificate and key for 127.0.0.1 and the test CA that signed it (made once
+    per folder with openssl), for clients that only speak https (obstore): point them at
+    the CA with SSL_CERT_FILE / AWS_CA_BUNDLE. Returns (cert, key, ca). rustls refuses a CA
+    certificate used as the server's own, hence the two levels."""
+    folder = Path(folder)
+    cert, key, ca, ca_key = (folder / n for n in ("server.pem", "server.key", "test-ca.pem", "test-ca.key"))
+    if cert.exists():
+        return cert, key, ca
+    folder.mkdir(parents=True, exist_ok=True)
+    ext = folder / "server.ext"
+    ext.write_text(f"basicConstraints=CA:FALSE\nsubjectAltName=IP:{HOST}\nkeyUsage=digitalSignature,keyEncipherment\n"
+                   "extendedKeyUsage=serverAuth\n")
+    csr = folder / "server.csr"
+    for argv in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", str(ca_key), "-out", str(ca),
+         "-subj", "/CN=litdata test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={HOST}"],
+        ["x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+         "-extfile", str(ext), "-out", str(cert)],
+    ):
+        subprocess.run(["openssl", *argv], check=True, capture_output=True)
+    return cert, key, ca
 
 
 def start_rclone(data_dir: Path, log_dir: Path) -> S3Server:
@@ -403,7 +440,7 @@ class TCPProxy:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{HOST}:{self.port}"
 
     def cut_next(self, after_bytes: int, count: int = 1) -> None:
         with self._lock:

@@ -129,6 +129,17 @@ def test_list(store_url):
     assert list(sibling.list()) == ["x"]
 
 
+def test_list_sizes_gives_every_object_with_its_size_in_key_order(store_url):
+    store = store_url.open("sized")
+    store_url.open("sized2").put("x", b"x")  # a sibling prefix: not listed
+    objects = {"a/1": b"", "a/b/3": b"333", "ab": b"ab" * 1000, "c": b"c"}
+    for key, data in objects.items():
+        store.put(key, data)
+    assert list(store.list_sizes()) == [(k, len(objects[k])) for k in sorted(objects)]
+    assert list(store.list_sizes("a/")) == [("a/1", 0), ("a/b/3", 3)]
+    assert list(store.list_sizes("zzz")) == []
+
+
 @pytest.mark.slow
 def test_list_more_than_1000_keys(store_url):
     store = store_url.open("many")

@@ -140,6 +140,8 @@ def test_other_schemes_go_through_fsspec(monkeypatch):
     store.put("a/b", b"hello")
     assert store.get("a/b") == b"hello" and store.get_range("a/b", 1, 3) == b"el"
     assert list(store.list()) == ["a/b"] and store.size("a/b") == 5
+    store.put("a/c", b"")
+    assert list(store.list_sizes()) == [("a/b", 5), ("a/c", 0)] and list(store.list_sizes("zz")) == []
     with pytest.raises(InvalidURLError, match="fsspec does not know"):
         open_store("nosuchproto://x/y")
     monkeypatch.setitem(sys.modules, "fsspec", None)

@@ -110,6 +110,7 @@ def test_mid_epoch_resume_and_split(raw_dir, tmp_path):
 def test_indexer_extensions_and_empty_prefix(raw_dir, tmp_path):
     folder, files = raw_dir
     (folder / "notes.txt").write_bytes(b"x")
+    (folder / "index.json.zstd").write_bytes(b"LitData's cached file list, never an item")
 
     class FileIndexer:  # LitData's FileIndexer, by name and attributes
         def __init__(self, max_depth: int = 5, extensions: list[str] | None = None) -> None:
@@ -117,7 +118,7 @@ def test_indexer_extensions_and_empty_prefix(raw_dir, tmp_path):
 
     ds = StreamingRawDataset(str(folder), indexer=FileIndexer(extensions=[".JPG"]))
     assert len(ds) == N
-    assert len(StreamingRawDataset(str(folder), indexer=FileIndexer(max_depth=1))) == 1  # notes.txt only
+    assert list(StreamingRawDataset(str(folder), indexer=FileIndexer(max_depth=1))) == [b"x"]  # notes.txt only
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match=f"No files found under {empty}"):

@@ -289,7 +289,16 @@ class AzureStore(Store):
         check_key(prefix, allow_empty=True)
         return self._list(prefix, recursive)
 
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Keys and sizes from the same listing pages as :meth:`list`."""
+        check_key(prefix, allow_empty=True)
+        return ((key, size) for key, size in self._list_objects(prefix, True) if size >= 0)
+
     def _list(self, prefix: str, recursive: bool) -> Iterator[str]:
+        return (key for key, _ in self._list_objects(prefix, recursive))
+
+    def _list_objects(self, prefix: str, recursive: bool) -> Iterator[tuple[str, int]]:
+        """``(key, size)`` per blob and ``("folder/", -1)`` per prefix, sorted per page."""
         root = f"{self.prefix}/" if self.prefix else ""
         container = self._container()
         try:
@@ -305,7 +314,9 @@ class AzureStore(Store):
                     timeout=self.timeout,
                 ).by_page()
             for page in pages:
-                for name in sorted(item.name for item in page):
-                    yield name[len(root) :]
+                # walk_blobs gives BlobPrefix items (a "folder/") beside the blobs: they have no size
+                entries = sorted((item.name, int(item.size) if hasattr(item, "size") else -1) for item in page)
+                for name, size in entries:
+                    yield name[len(root) :], size
         except Exception as exc:
             raise self._translate(exc, prefix, "list") from None

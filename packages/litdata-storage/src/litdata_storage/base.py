@@ -345,6 +345,19 @@ class Store(ABC):
             gives an empty iterator, not an error.
         """
 
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """``(key, size in bytes)`` of every object under ``prefix``, in sorted key order.
+
+        Object stores return sizes with the listing, so a store that can overrides this
+        to make one request per page; this fallback asks each object's size (one request
+        per key), which is what listing a folder of raw files must not cost.
+
+        Args:
+            prefix: As in :meth:`list` (recursive).
+        """
+        for key in self.list(prefix):
+            yield key, self.size(key)
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error.

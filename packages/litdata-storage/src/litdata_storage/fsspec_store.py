@@ -100,6 +100,20 @@ class FsspecStore(Store):
         except Exception as exc:
             raise self._translate(exc, key, "delete") from None
 
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Keys and sizes from one ``find(detail=True)``, filtered by ``prefix``."""
+        check_key(prefix, allow_empty=True)
+        folder, _, _ = prefix.rpartition("/")
+        lead = self.path.lstrip("/") + "/"
+        try:
+            found = self.fs.find(self._p(folder), detail=True)
+        except FileNotFoundError:
+            return iter(())
+        except Exception as exc:
+            raise self._translate(exc, prefix, "list") from None
+        pairs = ((name.lstrip("/")[len(lead) :], int(info.get("size") or 0)) for name, info in found.items())
+        return iter(sorted((k, n) for k, n in pairs if k.startswith(prefix) and k))
+
     def list(self, prefix: str = "", recursive: bool = True) -> Iterator[str]:
         """List with ``find`` (recursive) or ``ls`` (one level), filtered by ``prefix``."""
         check_key(prefix, allow_empty=True)

@@ -250,7 +250,16 @@ class GCSStore(Store):
         check_key(prefix, allow_empty=True)
         return self._list(prefix, recursive)
 
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Keys and sizes from the same listing pages as :meth:`list`."""
+        check_key(prefix, allow_empty=True)
+        return ((key, size) for key, size in self._list_objects(prefix, True) if size >= 0)
+
     def _list(self, prefix: str, recursive: bool) -> Iterator[str]:
+        return (key for key, _ in self._list_objects(prefix, recursive))
+
+    def _list_objects(self, prefix: str, recursive: bool) -> Iterator[tuple[str, int]]:
+        """``(key, size)`` per blob and ``("folder/", -1)`` per prefix, sorted per page."""
         root = f"{self.prefix}/" if self.prefix else ""
         client = self._client()
         iterator = client.list_blobs(
@@ -263,9 +272,9 @@ class GCSStore(Store):
         )
         try:
             for page in iterator.pages:
-                names = [blob.name for blob in page]
-                names += list(getattr(page, "prefixes", ()) or ())
-                for name in sorted(names):
-                    yield name[len(root) :]
+                entries = [(blob.name, int(blob.size or 0)) for blob in page]
+                entries += [(name, -1) for name in getattr(page, "prefixes", ()) or ()]
+                for name, size in sorted(entries):
+                    yield name[len(root) :], size
         except Exception as exc:
             raise self._translate(exc, prefix, "list") from None

@@ -527,7 +527,16 @@ class S3Store(Store):
         check_key(prefix, allow_empty=True)
         return self._list(prefix, recursive)
 
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Keys and sizes from the same ListObjectsV2 pages as :meth:`list`."""
+        check_key(prefix, allow_empty=True)
+        return ((key, size) for key, size in self._list_objects(prefix, True) if size >= 0)
+
     def _list(self, prefix: str, recursive: bool) -> Iterator[str]:
+        return (key for key, _ in self._list_objects(prefix, recursive))
+
+    def _list_objects(self, prefix: str, recursive: bool) -> Iterator[tuple[str, int]]:
+        """``(key, size)`` per object and ``("folder/", -1)`` per common prefix, sorted per page."""
         root = f"{self.prefix}/" if self.prefix else ""
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -539,10 +548,10 @@ class S3Store(Store):
         client = self._client()
         while True:
             page = self._call("list", prefix, client.list_objects_v2, **kwargs)
-            names = [obj["Key"] for obj in page.get("Contents", ())]
-            names += [p["Prefix"] for p in page.get("CommonPrefixes", ())]
-            for name in sorted(names):
-                yield name[len(root) :]
+            entries = [(obj["Key"], int(obj.get("Size", 0))) for obj in page.get("Contents", ())]
+            entries += [(p["Prefix"], -1) for p in page.get("CommonPrefixes", ())]
+            for name, size in sorted(entries):
+                yield name[len(root) :], size
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return

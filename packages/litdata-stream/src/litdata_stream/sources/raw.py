@@ -32,6 +32,7 @@ import json
 import mmap
 import os
 import struct
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -60,33 +61,40 @@ _LISTING = "raw_listing.json"
 _COUNT = struct.Struct("<Q")
 
 
+#: The file list LitData's ``StreamingRawDataset`` caches inside ``input_dir``: not an item.
+LITDATA_RAW_INDEX = "index.json.zstd"
+
+
+#: Guards making a process's GET pool (made again in a forked child, where no thread holds it).
+_POOL_LOCK = threading.Lock()
+os.register_at_fork(after_in_child=lambda: globals().__setitem__("_POOL_LOCK", threading.Lock()))
+
+
 class NoFilesError(FileNotFoundError, ValueError):
     """An ``input_dir`` with no file to stream (a ``ValueError`` too, as LitData raises)."""
 
 
-def list_raw_files(store: Store, workers: int = CONCURRENT_GETS, extensions: list[str] | None = None,
+def list_raw_files(store: Store, extensions: list[str] | None = None,
                    max_depth: int | None = None) -> list[tuple[str, int]]:
     """``(key, size)`` of every file under the store's root, sorted by key.
 
-    Hidden files (a name starting with ".") are skipped; ``extensions`` (lower case,
-    such as ``".jpg"``) keep only those suffixes, ``max_depth`` only keys at most that
-    many levels deep (1: the top level). An empty result is a :class:`NoFilesError`
-    naming the prefix.
+    Sizes come with the listing pages (``Store.list_sizes``): no request per file.
+    Hidden files (a name starting with ".") and LitData's cached file list
+    (``index.json.zstd``, which LitData uploads into the folder it lists) are skipped;
+    ``extensions`` (lower case, such as ``".jpg"``) keep only those suffixes,
+    ``max_depth`` only keys at most that many levels deep (1: the top level). An empty
+    result is a :class:`NoFilesError` naming the prefix.
     """
-    keys = sorted(
-        k for k in store.list("")
-        if not os.path.basename(k).startswith(".")
+    files = sorted(
+        (k, int(size)) for k, size in store.list_sizes("")
+        if not os.path.basename(k).startswith(".") and os.path.basename(k) != LITDATA_RAW_INDEX
         and (not extensions or k.lower().endswith(tuple(extensions)))
         and (max_depth is None or k.count("/") < max_depth)
     )
-    if not keys:
+    if not files:
         what = f" with an extension in {extensions}" if extensions else ""
         raise NoFilesError(f"No files found under {store.url()}{what}: StreamingRawDataset needs at least one file")
-    if len(keys) == 1 or workers <= 1:
-        return [(k, store.size(k)) for k in keys]
-    with ThreadPoolExecutor(max_workers=min(workers, len(keys)), thread_name_prefix="litdata-raw-list") as pool:
-        sizes = list(pool.map(store.size, keys))
-    return list(zip(keys, sizes))
+    return files
 
 
 def cached_listing(store: Store, folder: str, recompute: bool, **filters: Any) -> list[tuple[str, int]]:
@@ -310,10 +318,25 @@ class RawFilesSource:
         return OpenSourceChunks(self)
 
     # -- fetching ------------------------------------------------------------------------
-    def _pool(self, count: int) -> ThreadPoolExecutor:
-        # Made per download, in the reading process: nothing of it is alive at a fork.
-        return ThreadPoolExecutor(max_workers=max(1, min(self.concurrent_gets, count)),
-                                  thread_name_prefix="litdata-raw-get")
+    def _pool(self) -> ThreadPoolExecutor:
+        """This process's ``concurrent_gets`` threads for GETs, kept between groups.
+
+        Starting threads per group cost more than the GETs of small files (about 13 ms a
+        thread while others run), and a process that forks while one of its threads is
+        ending can leave the child stuck in CPython's fork handling; idle threads of a kept
+        pool are safe to fork around. A forked or unpickled copy makes its own.
+        """
+        pool, pid = self.__dict__.get("_pool_obj"), os.getpid()
+        if pool is None or self.__dict__.get("_pool_pid") != pid:
+            with _POOL_LOCK:
+                pool = self.__dict__.get("_pool_obj")
+                if pool is None or self.__dict__.get("_pool_pid") != pid:
+                    pool = ThreadPoolExecutor(max_workers=self.concurrent_gets, thread_name_prefix="litdata-raw-get")
+                    self._pool_obj, self._pool_pid = pool, pid
+        return pool
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_pool_obj", "_pool_pid")}
 
     def _checked(self, i: int, data: bytes) -> bytes:
         key, size = self.files[i]
@@ -324,8 +347,7 @@ class RawFilesSource:
 
     def _fetch_pack(self, number: int, final: str) -> None:
         group = self.groups[number]
-        with self._pool(len(group)) as pool:
-            datas = list(pool.map(lambda i: self._checked(i, self.store.get(self.files[i][0])), group))
+        datas = list(self._pool().map(lambda i: self._checked(i, self.store.get(self.files[i][0])), group))
         offsets = [_COUNT.size * (len(group) + 2)]
         for data in datas:
             offsets.append(offsets[-1] + len(data))
@@ -359,8 +381,7 @@ class RawFilesSource:
                                        f"{self.files[i][1]}: the file changed since it was listed "
                                        "(pass recompute_index=True)")
 
-        with self._pool(len(group)) as pool:
-            list(pool.map(one, group))
+        list(self._pool().map(one, group))
         tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.download")
         with open(tmp, "w") as f:
             f.write(str(len(group)))
