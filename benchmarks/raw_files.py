@@ -33,7 +33,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-LITDATA_PY = Path(os.environ.get("LITDATA_VENV", REPO / ".venvs" / "litdata-0.2.76")) / "bin" / "python"
+# LitData with s3fs and obstore (``bash benchmarks/setup_venvs.sh litdata_raw``).
+LITDATA_PY = Path(os.environ.get("LITDATA_RAW_VENV", REPO / ".venvs" / "litdata-0.2.76-raw")) / "bin" / "python"
 
 MEASURE = r"""
 import hashlib, json, sys, time

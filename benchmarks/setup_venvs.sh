@@ -2,7 +2,7 @@
 # Build one virtual environment per library for benchmarks/compare.py, under .venvs/
 # (git-ignored). Idempotent: a venv that already imports what it needs is kept.
 #
-#   bash benchmarks/setup_venvs.sh            # all four
+#   bash benchmarks/setup_venvs.sh            # all five
 #   bash benchmarks/setup_venvs.sh ours mosaic
 #
 # Every venv pins torch through a constraints file (benchmarks/constraints/); setting
@@ -52,6 +52,20 @@ build_litdata() {
         pytest pytest-timeout pytest-asyncio pytest-rerunfailures || return 1
 }
 
+build_litdata_raw() {
+    # LitData's StreamingRawDataset lists S3 with s3fs and cannot download without obstore,
+    # which the main LitData venv leaves out (it refuses the plain-http test servers that
+    # compare.py uses); benchmarks/raw_files.py serves https and runs in this venv.
+    local venv="$VENVS/litdata-0.2.76-raw"
+    ok "$venv" "import litdata, zstd, s3fs, obstore, boto3, torch; assert litdata.__version__ == '0.2.76'" && return 0
+    echo "== building $venv" >&2
+    "$PYTHON" -m venv "$venv" || return 1
+    # s3fs pins botocore through aiobotocore: boto3 is resolved together with it.
+    PIP_CONSTRAINT="$HERE/constraints/litdata.txt" pipq "$venv" \
+        "torch==2.13.0" "litdata==0.2.76" zstd s3fs obstore boto3 numpy || return 1
+    "$venv/bin/python" -m pip uninstall --quiet -y torchvision || true
+}
+
 build_webdataset() {
     local venv="$VENVS/bench-webdataset"
     ok "$venv" "import webdataset, PIL, torch, boto3" && return 0
@@ -72,7 +86,7 @@ build_mosaic() {
 }
 
 libs=("$@")
-[ ${#libs[@]} -eq 0 ] && libs=(ours litdata webdataset mosaic)
+[ ${#libs[@]} -eq 0 ] && libs=(ours litdata litdata_raw webdataset mosaic)
 status=0
 for lib in "${libs[@]}"; do
     if ! "build_$lib"; then
