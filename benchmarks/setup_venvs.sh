@@ -40,11 +40,11 @@ build_ours() {
 build_litdata() {
     # The recipe of tests/format/vectors/regenerate.sh (same venv path, shared with it).
     local venv="${LITDATA_VENV:-$VENVS/litdata-0.2.76}"
-    ok "$venv" "import litdata, zstd, PIL, torch, boto3, pytest, pytest_timeout; assert litdata.__version__ == '0.2.76'" && return 0
+    ok "$venv" "import litdata, zstd, PIL, torch, boto3, cryptography, pytest, pytest_timeout; assert litdata.__version__ == '0.2.76'" && return 0
     echo "== building $venv" >&2
     "$PYTHON" -m venv "$venv" || return 1
     PIP_CONSTRAINT="$HERE/constraints/litdata.txt" pipq "$venv" \
-        "torch==2.13.0" "litdata==0.2.76" zstd Pillow numpy boto3 || return 1
+        "torch==2.13.0" "litdata==0.2.76" zstd Pillow numpy boto3 cryptography || return 1
     # torchvision: a CUDA build that fails beside CPU torch; obstore: refuses http endpoints.
     "$venv/bin/python" -m pip uninstall --quiet -y torchvision obstore || true
     # What benchmarks/litdata_suite/run.py needs to run LitData's own tests here.

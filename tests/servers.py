@@ -440,7 +440,7 @@ class TCPProxy:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{HOST}:{self.port}"
+        return f"http://{HOST}:{self.port}"
 
     def cut_next(self, after_bytes: int, count: int = 1) -> None:
         with self._lock:
