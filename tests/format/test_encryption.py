@@ -210,6 +210,22 @@ def test_encryption_objects_survive_pickling(fernet_sample):
     assert pickle.loads(pickle.dumps(rsa)).decrypt(rsa.encrypt(b"payload")) == b"payload"
 
 
+def test_item_decoder_with_sample_encryption_survives_pickling(fernet_sample):
+    """The stream's workers get the decoder pickled, key and per-sample setting included."""
+    encoder = lf.ItemEncoder()
+    stored = fernet_sample.encrypt(encoder.encode({"id": 3, "text": "x"}))
+    decoder = lf.ItemDecoder(encoder.data_format, encoder.data_spec, sample_encryption=fernet_sample)
+    clone = pickle.loads(pickle.dumps(decoder))
+    assert clone.decode(stored) == decoder.decode(stored, "chunk-0-0.bin", 0) == {"id": 3, "text": "x"}
+    with pytest.raises(DecryptionError) as caught:
+        clone.decode(stored[:-1], "chunk-0-0.bin", 4, "/data/ds")
+    assert str(caught.value).startswith(
+        "/data/ds: chunk chunk-0-0.bin, item 4: the item cannot be decrypted with the fernet key given"
+    )
+    compressed = lf.ItemDecoder(["int"], None, per_sample=True)
+    assert pickle.loads(pickle.dumps(compressed)).decode(lf.compress(lf.ItemEncoder().encode(7), "zstd")) == 7
+
+
 def test_litdata_import_paths():
     import litdata
     from litdata.utilities.encryption import Encryption, FernetEncryption, RSAEncryption

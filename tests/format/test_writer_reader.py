@@ -9,12 +9,22 @@ from litdata_format import (
     ChunkFormatError,
     ChunkWriter,
     DatasetReader,
+    FormatError,
     Index,
+    ItemDecoder,
+    ItemEncoder,
     SerializationError,
+    Serializer,
+    SerializerRegistry,
+    check_chunk_file,
+    compute_checksum,
     file_checksum,
+    header_size,
+    is_chunk_filename,
     read_dataset,
     write_dataset,
 )
+from litdata_format.serializers import default_serializers
 
 
 def test_seed_readme_items_round_trip(tmp_path):
@@ -141,3 +151,125 @@ def test_written_files_are_readable_by_others_as_open_would_make_them(tmp_path):
         os.umask(umask)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "ds").iterdir()}
     assert modes == {"chunk-0-0.bin": 0o644, "chunk-0-1.bin": 0o644, "index.json": 0o644}
+
+
+class _Tag:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _TagSerializer(Serializer):
+    """Tags stored as UTF-8; decoding reads the first byte too, so an empty tag leaf raises
+    a plain IndexError (as a third-party decoder might)."""
+
+    name = "tag"
+
+    def can_serialize(self, value):
+        return isinstance(value, _Tag)
+
+    def serialize(self, value):
+        return value.text.encode(), self.name
+
+    def decoder(self, data_format, *, allow_pickle=False):
+        return lambda data: chr(data[0]) + bytes(data[1:]).decode()
+
+
+def test_a_corrupted_item_is_reported_naming_its_chunk_and_number(tmp_path):
+    registry = SerializerRegistry(default_serializers())
+    registry.register(_TagSerializer(), before="pickle")
+    write_dataset(tmp_path / "ds", [(_Tag(f"t{i}" if i != 7 else ""), i) for i in range(10)], chunk_size=5,
+                  registry=registry)  # fmt: skip
+    reader = DatasetReader(tmp_path / "ds", registry=registry)
+    assert [reader[i] for i in (0, 6, 9)] == [("t0", 0), ("t6", 6), ("t9", 9)]
+    with pytest.raises(ChunkFormatError) as caught:
+        reader[7]  # item 2 of the second chunk: its tag leaf is empty
+    assert str(caught.value) == "chunk chunk-0-1.bin, item 2 cannot be decoded: index out of bounds on dimension 1"
+    assert isinstance(caught.value.__cause__, IndexError)
+    # A FormatError keeps its type and gets the place in front of its message.
+    path = tmp_path / "ds" / "chunk-0-0.bin"
+    data = bytearray(path.read_bytes())
+    first = header_size(5)
+    data[first : first + 4] = (1000).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(FormatError) as caught:
+        DatasetReader(tmp_path / "ds", registry=registry)[0]
+    assert type(caught.value) is FormatError
+    assert str(caught.value) == "chunk chunk-0-0.bin, item 0: the item's leaf sizes add up to 1016 bytes, but it has 18"
+
+
+def test_item_decoder_names_the_place_only_when_given_one():
+    encoder = ItemEncoder()
+    data = encoder.encode(("text", 1))
+    decoder = ItemDecoder(encoder.data_format, encoder.data_spec)
+    assert decoder.decode(data) == decoder.decode(data, "chunk-0-0.bin", 3, "s3://b/ds") == ("text", 1)
+    bad = bytearray(data)
+    bad[8] = 0xFF  # the first byte of the str leaf: not UTF-8
+    with pytest.raises(UnicodeDecodeError):
+        decoder.decode(bytes(bad))  # raw bytes, no place: the decoding error as it is
+    with pytest.raises(ChunkFormatError) as caught:
+        decoder.decode(bytes(bad), "chunk-0-0.bin", 3, "s3://b/ds")
+    assert str(caught.value) == (
+        "s3://b/ds: chunk chunk-0-0.bin, item 3 cannot be decoded: "
+        "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"
+    )
+    with pytest.raises(FormatError, match="^an item of 3 bytes is shorter than its 8-byte size header$"):
+        decoder.decode(b"abc")
+    with pytest.raises(FormatError, match="^chunk c.bin, item 0: an item of 3 bytes is shorter"):
+        decoder.decode(b"abc", "c.bin", 0)
+
+
+def test_a_token_block_past_the_end_of_its_chunk_is_a_format_error(tmp_path):
+    arrays = [np.arange(i * 10, i * 10 + 10, dtype=np.int32) for i in range(3)]
+    write_dataset(tmp_path / "ds", arrays, chunk_size=30, item_loader="TokensLoader")
+    index = Index.load(tmp_path / "ds")
+    index.chunks[0].dim = 40  # the index claims 10 tokens more than the chunk holds
+    index.dump(tmp_path / "ds")
+    reader = DatasetReader(tmp_path / "ds", block_size=10)
+    assert len(reader) == 4
+    assert reader[2].tolist() == list(range(20, 30))
+    end = header_size(3) + 40 * 4
+    with pytest.raises(FormatError, match=rf"^token block 3 ends at byte {end}, past the chunk's {end - 40} bytes$"):
+        reader[3]
+
+
+def test_check_chunk_file_reports_every_problem(tmp_path):
+    write_dataset(tmp_path / "ds", list(range(20)), chunk_size=5)
+    info = Index.load(tmp_path / "ds").chunks[1]
+    path = tmp_path / "ds" / info.filename
+    assert check_chunk_file(path, info) == []
+    path.write_bytes(path.read_bytes() + b"extra")
+    info.chunk_size = 6
+    assert check_chunk_file(path, info) == [
+        f"checksum mismatch: file has {compute_checksum(path.read_bytes())}, index.json records {info.checksum}",
+        f"size is {info.chunk_bytes + 5} bytes, index.json says {info.chunk_bytes}",
+        "holds 5 items, index.json says 6",
+    ]
+    # chunk-level encryption: the item count is inside the ciphertext, so it is not read
+    assert check_chunk_file(path, info, chunk_encrypted=True) == check_chunk_file(path, info)[:2]
+    info.checksum = "sha1:00"
+    path.write_bytes(b"\x01")
+    assert check_chunk_file(path, info) == [
+        "unknown checksum algorithm 'sha1' (this reader knows 'crc32')",
+        f"size is 1 bytes, index.json says {info.chunk_bytes}",
+        f"chunk {info.filename} is truncated: 1 bytes, not even an item count",
+    ]
+    with pytest.raises(FileNotFoundError):
+        check_chunk_file(tmp_path / "ds" / "gone.bin", info)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("chunk-0-0.bin", True),
+        ("chunk-12-345.bin", True),
+        ("chunk-0-1.zstd.bin", True),
+        ("chunk-0-1.zstd:10.bin", True),
+        ("sub/dir/chunk-3-4.bin", True),
+        ("chunk-x.bin", False),
+        ("chunk-0-0.bin.download", False),
+        ("0.index.json", False),
+        ("index.json", False),
+    ],
+)
+def test_is_chunk_filename(name, expected):
+    assert is_chunk_filename(name) is expected

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import litdata
+from litdata.cli import _human_bytes
 from litdata_format import Index, write_dataset
 
 S3_KEY_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
@@ -122,6 +123,48 @@ def test_inspect_local(tmp_path):
     assert f"({size:,} bytes, uncompressed)" in field(out, "bytes")
 
 
+@pytest.mark.parametrize(
+    "level, label",
+    [
+        (None, "uncompressed"),
+        ("chunk", "uncompressed"),  # chunk_bytes: the classic chunk before whole-file zstd
+        ("batch", "as stored, after compression"),  # chunk_bytes: the framed file's size
+        ("sample", "as stored, after compression"),
+    ],
+)
+def test_inspect_says_what_the_bytes_measure(tmp_path, level, label):
+    kwargs = {"compression": "zstd", "compression_level": level} if level else {}
+    write_dataset(tmp_path / "ds", [("x" * 200 + str(i), i) for i in range(100)], chunk_size=25, **kwargs)
+    chunks = Index.load(tmp_path / "ds").chunks
+    size = sum(c.chunk_bytes for c in chunks)
+    stored = sum(os.path.getsize(tmp_path / "ds" / c.filename) for c in chunks)
+    if level in ("batch", "sample"):
+        assert size == stored  # the files as they are on disk: compressed
+    elif level == "chunk":
+        assert size > 10 * stored  # the chunks before whole-file compression
+    done = cli("inspect", str(tmp_path / "ds"), "--no-sample")
+    assert done.returncode == 0, done.stderr
+    assert field(done.stdout, "bytes") == f"{_human_bytes(size)} ({size:,} bytes, {label})"
+    summary = json.loads(cli("inspect", str(tmp_path / "ds"), "--no-sample", "--json").stdout)
+    assert (summary["bytes"], summary["bytes_label"]) == (size, label)
+
+
+@pytest.mark.parametrize("level", ["sample", "chunk"])
+def test_inspect_encrypted_dataset_summarizes_without_the_key(tmp_path, level):
+    pytest.importorskip("cryptography")
+    from litdata_format import FernetEncryption
+
+    write_dataset(tmp_path / "ds", [(i, f"secret {i}") for i in range(20)], chunk_size=8,
+                  encryption=FernetEncryption("pw", level=level))  # fmt: skip
+    done = cli("inspect", str(tmp_path / "ds"))
+    assert done.returncode == 0, done.stderr
+    assert field(done.stdout, "items") == "20"
+    assert field(done.stdout, "sample[0]") == (
+        f"(the items are encrypted (fernet, {level} level): inspect does not decrypt them)"
+    )
+    assert "secret" not in done.stdout
+
+
 def test_inspect_json_compressed_dict_items(tmp_path):
     items = [
         {"name": f"item-{i}", "grid": np.full((2, 3), i, dtype=np.int16), "tags": [i, "x"]} for i in range(40)
@@ -217,9 +260,16 @@ def test_verify_good_dataset(tmp_path):
 def test_verify_notes_chunk_files_the_index_does_not_list(tmp_path):
     url = squares(tmp_path / "ds")
     (tmp_path / "ds" / "chunk-9-9.bin").write_bytes(b"left over")
+    (tmp_path / "ds" / "chunk-9-10.zstd.bin").write_bytes(b"left over")
+    (tmp_path / "ds" / "chunk-notes.txt").write_bytes(b"not a chunk")
     done = cli("verify", url)
     assert done.returncode == 0, done.stderr
     assert "note: chunk-9-9.bin is not listed in index.json" in done.stdout
+    notes = [line for line in done.stdout.splitlines() if line.startswith("note:")]
+    assert sorted(notes) == [
+        "note: chunk-9-10.zstd.bin is not listed in index.json (ignored by readers)",
+        "note: chunk-9-9.bin is not listed in index.json (ignored by readers)",
+    ]
 
 
 @pytest.mark.parametrize("level", ["chunk", "batch", "sample"])
@@ -270,6 +320,78 @@ def test_verify_without_checksums_checks_sizes(tmp_path):
     done = cli("verify", url)
     assert done.returncode == 1
     assert "size is" in done.stderr and path.name in done.stderr
+
+
+ENCRYPTED_NOTE = (
+    "note: the chunks are encrypted ({}, chunk level): verify checks the stored, encrypted bytes "
+    "(checksums and sizes) without decrypting them, so the item counts inside are not checked"
+)
+
+
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_verify_chunk_encrypted_dataset_checks_the_stored_bytes(tmp_path, compression):
+    """Checksums cover the chunk files as stored (ciphertext, then whole-chunk zstd): verify
+    needs no key, and says that the item counts inside the ciphertext go unchecked."""
+    pytest.importorskip("cryptography")
+    from litdata_format import FernetEncryption, compute_checksum
+
+    kwargs = {"compression": compression, "compression_level": "chunk"} if compression else {}
+    url = squares(tmp_path / "ds", 40, chunk_size=10, encryption=FernetEncryption("pw", level="chunk"), **kwargs)
+    chunks = Index.load(url).chunks
+    done = cli("verify", url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        ENCRYPTED_NOTE.format("fernet"),
+        "OK: 4 chunks, 40 items; sizes match index.json, 4 checksums verified",
+    ]
+    assert done.stderr == ""
+
+    path = tmp_path / "ds" / chunks[1].filename
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    index = json.loads((tmp_path / "ds" / "index.json").read_text())
+    index["chunks"][2]["chunk_bytes"] += 1
+    (tmp_path / "ds" / "index.json").write_text(json.dumps(index))
+    done = cli("verify", url)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [ENCRYPTED_NOTE.format("fernet")]
+    what = "decompressed size" if compression else "size"
+    assert done.stderr.splitlines() == [
+        f"BAD chunk {chunks[1].filename}: checksum mismatch: file has {compute_checksum(bytes(data))}, "
+        f"index.json records {chunks[1].checksum}",
+        f"BAD chunk {chunks[2].filename}: {what} is {chunks[2].chunk_bytes} bytes, "
+        f"index.json says {chunks[2].chunk_bytes + 1}",
+        f"2 of 4 chunks are bad: {chunks[1].filename}, {chunks[2].filename}",
+    ]
+
+
+def test_verify_sample_encrypted_dataset_checks_item_counts_too(tmp_path):
+    pytest.importorskip("cryptography")
+    from litdata_format import FernetEncryption
+
+    url = squares(tmp_path / "ds", 40, chunk_size=10, encryption=FernetEncryption("pw", level="sample"))
+    done = cli("verify", url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["OK: 4 chunks, 40 items; sizes and item counts match index.json, 4 checksums verified"]
+    index = json.loads((tmp_path / "ds" / "index.json").read_text())
+    index["chunks"][0]["chunk_size"] = 11
+    (tmp_path / "ds" / "index.json").write_text(json.dumps(index))
+    done = cli("verify", url)
+    assert done.returncode == 1
+    assert f"BAD chunk {index['chunks'][0]['filename']}: holds 10 items, index.json says 11" in done.stderr
+
+
+def test_verify_names_an_unknown_checksum_algorithm(tmp_path):
+    url = squares(tmp_path / "ds", 20, chunk_size=10)
+    index = json.loads((tmp_path / "ds" / "index.json").read_text())
+    index["chunks"][0]["checksum"] = "md5:0123"
+    (tmp_path / "ds" / "index.json").write_text(json.dumps(index))
+    done = cli("verify", url)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0] == (
+        f"BAD chunk {index['chunks'][0]['filename']}: unknown checksum algorithm 'md5' (this reader knows 'crc32')"
+    )
 
 
 def test_verify_missing_index(tmp_path):
@@ -443,3 +565,20 @@ def test_datasets_written_by_litdata(name, compression, sample):
     verified = cli("verify", url)
     assert verified.returncode == 0, verified.stderr
     assert "no checksums recorded" in verified.stdout
+
+
+@pytest.mark.parametrize(
+    "name, algorithm",
+    [("encrypted_fernet_chunk", "fernet"), ("encrypted_fernet_chunk_zstd", "fernet"), ("encrypted_rsa_chunk", "rsa")],
+)
+def test_verify_chunk_encrypted_datasets_written_by_litdata(name, algorithm):
+    url = str(VECTORS / name)
+    if not os.path.isdir(url):
+        pytest.skip(f"{url} is missing")
+    index = Index.load(url)
+    done = cli("verify", url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        ENCRYPTED_NOTE.format(algorithm),
+        f"OK: {len(index.chunks)} chunks, {index.num_items} items; sizes match index.json, no checksums recorded",
+    ]

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from litdata_format import PickleNotAllowedError, write_dataset
+from litdata_format import (
+    ChunkFormatError,
+    FormatError,
+    Index,
+    PickleNotAllowedError,
+    header_size,
+    write_dataset,
+)
 from litdata_stream import StreamingDataLoader, StreamingDataset, TokensLoader, train_test_split
 
 
@@ -103,6 +110,46 @@ def test_token_blocks(tmp_path):
     assert sorted(map(tuple, rows.tolist())) == sorted(tuple(e.tolist()) for e in expected)
     with pytest.raises(ValueError, match="pass item_loader=TokensLoader"):
         StreamingDataset(tmp_path / "tok")
+
+
+def test_a_token_block_past_the_end_of_its_chunk_is_a_format_error(tmp_path):
+    arrays = [np.arange(i * 10, i * 10 + 10, dtype=np.int32) for i in range(3)]
+    write_dataset(tmp_path / "tok", arrays, chunk_size=30, item_loader="TokensLoader")
+    index = Index.load(tmp_path / "tok")
+    index.chunks[0].dim = 40  # the index claims 10 tokens more than the chunk holds
+    index.dump(tmp_path / "tok")
+    ds = StreamingDataset(tmp_path / "tok", item_loader=TokensLoader(block_size=10))
+    assert len(ds) == 4
+    assert ds[2].tolist() == list(range(20, 30))
+    end = header_size(3) + 40 * 4
+    with pytest.raises(FormatError, match=rf"^token block 3 ends at byte {end}, past the chunk's {end - 40} bytes$"):
+        ds[3]
+
+
+class _FirstByte:
+    """A LitData-style serializer whose decoding of an empty leaf raises a plain IndexError."""
+
+    def deserialize(self, data: bytes) -> str:
+        return chr(data[0]) + data[1:].decode()
+
+
+def test_a_corrupted_item_is_reported_naming_the_dataset_chunk_and_item(tmp_path):
+    write_dataset(tmp_path / "ds", [f"s{i}" if i != 6 else "" for i in range(10)], chunk_size=4)
+    url = str(tmp_path / "ds")
+    ds = StreamingDataset(url, serializers={"str": _FirstByte()})
+    assert ds[5] == "s5"
+    with pytest.raises(ChunkFormatError) as caught:
+        ds[6]  # item 2 of the second chunk: an empty leaf
+    assert str(caught.value) == f"{url}: chunk chunk-0-1.bin, item 2 cannot be decoded: index out of range"
+    assert isinstance(caught.value.__cause__, IndexError)
+    path = tmp_path / "ds" / "chunk-0-0.bin"
+    data = bytearray(path.read_bytes())
+    data[header_size(4) : header_size(4) + 4] = (99).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(FormatError) as caught:
+        StreamingDataset(url)[0]
+    assert type(caught.value) is FormatError
+    assert str(caught.value) == f"{url}: chunk chunk-0-0.bin, item 0: the item's leaf sizes add up to 103 bytes, but it has 6"
 
 
 def test_whole_chunk_zstd_dataset(tmp_path):

@@ -99,6 +99,16 @@ def test_wrong_key_fails_clearly_in_workers_too(written, name):
         _loader_items(StreamingDataset(folder, encryption=wrong))
 
 
+@pytest.mark.parametrize("name", ["sample", "chunk"])
+def test_a_pickled_dataset_decrypts_as_the_original(written, name):
+    """Spawned DataLoader workers get the dataset pickled: its decoder keeps the key."""
+    import pickle
+
+    folder, key_file = written[name]
+    ds = StreamingDataset(folder, encryption=FernetEncryption.load(key_file, "pw"))
+    _check_exact(pickle.loads(pickle.dumps(ds))[:])
+
+
 def test_level_mismatch_is_refused(written):
     folder, _ = written["sample"]
     with pytest.raises(EncryptionError, match="encrypted at the 'sample' level, the encryption given is for the 'chunk'"):

@@ -4,6 +4,7 @@ The spec is ``SPEC.md`` beside this package. Pure bytes in, bytes out: no networ
 processes, no torch requirement (torch and Pillow are used when installed).
 """
 
+from .atomic import write_file_atomic
 from .checksum import ALGORITHM as CHECKSUM_ALGORITHM
 from .checksum import compute_checksum, crc32_checksum, file_checksum, verify_checksum
 from .chunk import ClassicChunk, encode_chunk, header_size, map_file, open_chunk_bytes, open_chunk_file
@@ -70,13 +71,14 @@ from .serializers import (
 )
 from .tokens import blocks_in_chunk, token_block, token_dtype
 from .units import parse_size
+from .verify import check_chunk_file
 from .writer import (
     PYTREE_LOADER,
     TOKENS_LOADER,
     ChunkWriter,
     chunk_filename,
+    is_chunk_filename,
     write_dataset,
-    write_file_atomic,
 )
 
 __version__ = "0.1.0"
@@ -116,6 +118,7 @@ __all__ = [
     "SerializerRegistry",
     "TreeSpec",
     "blocks_in_chunk",
+    "check_chunk_file",
     "chunk_filename",
     "compress",
     "compute_checksum",
@@ -125,6 +128,7 @@ __all__ = [
     "file_checksum",
     "flatten",
     "header_size",
+    "is_chunk_filename",
     "merge_indexes",
     "open_chunk_bytes",
     "open_chunk_file",

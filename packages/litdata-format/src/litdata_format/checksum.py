@@ -36,13 +36,31 @@ def file_checksum(path: str, block_size: int = 1 << 22) -> str:
     return crc32_checksum(crc)
 
 
-def verify_checksum(data: bytes | bytearray | memoryview | mmap.mmap, expected: str, name: str) -> None:
-    """Raise :class:`ChecksumMismatchError` naming the chunk when ``data`` does not match."""
+def checksum_mismatch(data: bytes | bytearray | memoryview | mmap.mmap, expected: str) -> str | None:
+    """``data``'s own checksum when it differs from ``expected`` (an ``index.json`` checksum
+    string), None when they match.
+
+    For checkers that report a mismatch among other problems instead of raising (the
+    ``litdata verify`` command, through :func:`~litdata_format.check_chunk_file`); readers
+    use :func:`verify_checksum`.
+
+    Raises:
+        IndexFormatError: ``expected`` names an algorithm this reader does not know.
+    """
     algorithm, _, _ = expected.partition(":")
     if algorithm != ALGORITHM:
-        raise IndexFormatError(f"{name}: unknown checksum algorithm {algorithm!r} (this reader knows {ALGORITHM!r})")
+        raise IndexFormatError(f"unknown checksum algorithm {algorithm!r} (this reader knows {ALGORITHM!r})")
     actual = compute_checksum(data)
-    if actual != expected:
+    return None if actual == expected else actual
+
+
+def verify_checksum(data: bytes | bytearray | memoryview | mmap.mmap, expected: str, name: str) -> None:
+    """Raise :class:`ChecksumMismatchError` naming the chunk when ``data`` does not match."""
+    try:
+        actual = checksum_mismatch(data, expected)
+    except IndexFormatError as exc:
+        raise IndexFormatError(f"{name}: {exc}") from None
+    if actual is not None:
         raise ChecksumMismatchError(
             f"chunk {name} is corrupted: its checksum is {actual} but index.json records {expected}"
         )

@@ -111,7 +111,7 @@ class ClassicChunk:
         self._offsets: Sequence[int] = (
             self._data[4 : 4 + 4 * (count + 1)].cast("I") if _NATIVE_LITTLE_ENDIAN else offsets.tolist()
         )
-        self._count = count
+        self._count: int = count
         self.header_size = first
 
     @property

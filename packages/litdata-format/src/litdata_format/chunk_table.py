@@ -110,7 +110,7 @@ class ChunkTable(Sequence["ChunkInfo"]):
         """``column`` with the current values of the entries handed out (they may have changed)."""
         if not self._made:
             return column
-        changed = column.copy()
+        changed: np.ndarray = column.copy()
         for k, entry in self._made.items():
             value = getattr(entry, attr)
             changed[k] = NO_DIM if value is None else value

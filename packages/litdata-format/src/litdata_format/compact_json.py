@@ -55,7 +55,8 @@ class _Cursor:
         return chunk
 
     def u32(self) -> int:
-        return _U32.unpack(self.take(4))[0]
+        value: int = _U32.unpack(self.take(4))[0]
+        return value
 
     def byte(self) -> int:
         return self.take(1)[0]

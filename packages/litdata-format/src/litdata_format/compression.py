@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 import zstandard
 
@@ -115,7 +116,7 @@ def decompress_frame(data: bytes | memoryview, size: int, name: str) -> bytes:
 ZSTD_FRAME_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-def sample_compressed(config_extra: dict) -> bool:
+def sample_compressed(config_extra: dict[str, Any]) -> bool:
     """True for LitData 0.2.76's per-sample layout (``compression_level: "sample"``)."""
     return config_extra.get("compression_level") == "sample"
 

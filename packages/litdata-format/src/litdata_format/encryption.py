@@ -30,7 +30,7 @@ import json
 import os
 from abc import ABC, abstractmethod
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .errors import FormatError
 
@@ -87,7 +87,7 @@ def _cryptography() -> SimpleNamespace:
 def _check_level(level: Any) -> str:
     if level not in LEVELS:
         raise ValueError(f"level must be 'sample' or 'chunk', got {level!r}")
-    return level
+    return cast(str, level)
 
 
 def _check_password(password: Any, what: str) -> str:
@@ -179,11 +179,11 @@ class FernetEncryption(Encryption):
 
     def encrypt(self, data: bytes) -> bytes:
         """Encrypt ``data`` into a Fernet token (authenticated, with a fresh IV each call)."""
-        return self.fernet.encrypt(bytes(data))
+        return cast(bytes, self.fernet.encrypt(bytes(data)))
 
     def decrypt(self, data: bytes) -> bytes:
         """Decrypt a Fernet token; raises ``cryptography``'s InvalidToken for a wrong key or altered bytes."""
-        return self.fernet.decrypt(bytes(data))
+        return cast(bytes, self.fernet.decrypt(bytes(data)))
 
     def save(self, file_path: str) -> None:
         """Write the key file LitData writes: ``{"algorithm", "level", "salt"}`` as JSON (the
@@ -258,13 +258,13 @@ class RSAEncryption(Encryption):
                 f"this {'item' if self.level == SAMPLE else 'chunk'} has {len(data)} bytes. "
                 "Use FernetEncryption for larger data."
             )
-        return self.public_key.encrypt(bytes(data), self._padding())
+        return cast(bytes, self.public_key.encrypt(bytes(data), self._padding()))
 
     def decrypt(self, data: bytes) -> bytes:
         """Decrypt ``data`` with the private key."""
         if not self.private_key:
             raise AttributeError("RSAEncryption has no private key to decrypt with")
-        return self.private_key.decrypt(bytes(data), self._padding())
+        return cast(bytes, self.private_key.decrypt(bytes(data), self._padding()))
 
     def __getstate__(self) -> dict[str, Any]:
         """LitData's key file content: both keys as PEM (the private one protected by the
@@ -421,7 +421,7 @@ def resolve_encryption(
 def decrypt_chunk(encryption: Any, data: Any, name: str) -> bytes:
     """The plaintext of a chunk file encrypted at the chunk level."""
     try:
-        return encryption.decrypt(bytes(data))
+        return cast(bytes, encryption.decrypt(bytes(data)))
     except Exception as exc:  # noqa: BLE001 - any algorithm's failure means the same thing here
         raise DecryptionError(
             f"chunk {name} cannot be decrypted with the {encryption.algorithm} key given: wrong password or key "
@@ -433,7 +433,7 @@ def decrypt_chunk(encryption: Any, data: Any, name: str) -> bytes:
 def decrypt_item(encryption: Any, data: Any) -> bytes:
     """The plaintext of one item encrypted at the sample level (callers name the chunk and item)."""
     try:
-        return encryption.decrypt(bytes(data))
+        return cast(bytes, encryption.decrypt(bytes(data)))
     except Exception as exc:  # noqa: BLE001
         raise DecryptionError(
             f"the item cannot be decrypted with the {encryption.algorithm} key given: wrong password or key "

@@ -53,7 +53,7 @@ class FramedChunk:
         self.frames = [_FRAME.unpack_from(self._data, position + i * _FRAME.size) for i in range(frame_count)]
         self._first_items = [frame[0] for frame in self.frames]
         self._check(count, size, table_end)
-        self._count = count
+        self._count: int = count
         self._lock = threading.Lock()
         self._cached: tuple[int, bytes] | None = None
 

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 
@@ -84,7 +84,7 @@ def _non_negative_int(value: Any, where: str, allow_none: bool = False) -> int |
     _check_type(value, (int,), where, allow_none)
     if value is not None and value < 0:
         raise IndexFormatError(f"{where}: must not be negative, got {value}")
-    return value
+    return cast("int | None", value)  # _check_type let only an int (or None where allowed) through
 
 
 _PlainFields = tuple[str, int, int, "int | None", "str | None", dict[str, Any]]

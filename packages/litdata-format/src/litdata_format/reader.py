@@ -16,8 +16,8 @@ from typing import Any
 
 from .checksum import verify_checksum
 from .chunk import ClassicChunk, map_file, open_chunk_bytes
-from .compression import decompress, decompress_item, is_compressed_filename, sample_compressed
-from .encryption import Encryption, EncryptionLevel, decrypt_chunk, decrypt_item, resolve_encryption
+from .compression import decompress, is_compressed_filename, sample_compressed
+from .encryption import Encryption, EncryptionLevel, decrypt_chunk, resolve_encryption
 from .errors import ChunkFormatError, FormatError, ItemIndexError
 from .framed import FramedChunk
 from .index import Index
@@ -63,7 +63,6 @@ class DatasetReader:
         tokens = config is not None and config.item_loader == TOKENS_LOADER
         encryption = resolve_encryption(declared, encryption, self.path, tokens=tokens)
         level = None if encryption is None else encryption.level
-        self._sample_encryption = encryption if level == EncryptionLevel.SAMPLE else None
         self._chunk_encryption = encryption if level == EncryptionLevel.CHUNK else None
         self._chunks: dict[int, ClassicChunk | FramedChunk] = {}
         self.tokens = config is not None and config.item_loader == TOKENS_LOADER
@@ -76,11 +75,15 @@ class DatasetReader:
             counts = [blocks_in_chunk(max(int(d), 0), block_size) for d in self.index.chunk_dims()]
         else:
             self._decoder = None if config is None else ItemDecoder(
-                config.data_format, config.data_spec, allow_pickle=allow_pickle, registry=registry
+                config.data_format,
+                config.data_spec,
+                allow_pickle=allow_pickle,
+                registry=registry,
+                sample_encryption=encryption if level == EncryptionLevel.SAMPLE else None,
+                per_sample=sample_compressed(config.extra),
             )
             counts = self.index.chunk_sizes().tolist()
         self._ends = list(accumulate(counts))
-        self._per_sample = config is not None and sample_compressed(config.extra)
 
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
@@ -134,17 +137,7 @@ class DatasetReader:
                 raise FormatError(f"chunk {chunk.name}: token datasets use the classic layout")
             return token_block(chunk.buffer, chunk.header_size, self._dtype, self.block_size, within).copy()
         assert self._decoder is not None
-        data: bytes | memoryview = chunk.item(within)
-        try:
-            if self._sample_encryption is not None:
-                data = decrypt_item(self._sample_encryption, data)
-            if self._per_sample:
-                data = decompress_item(data, chunk.name)
-            return self._decoder.decode(data)
-        except FormatError as exc:
-            raise type(exc)(f"chunk {chunk.name}, item {within}: {exc}") from None
-        except (ValueError, TypeError, UnicodeDecodeError, OverflowError, EOFError, IndexError) as exc:
-            raise ChunkFormatError(f"chunk {chunk.name}, item {within} cannot be decoded: {exc}") from exc
+        return self._decoder.decode(chunk.item(within), chunk.name, within)
 
     def __iter__(self) -> Iterator[Any]:
         for i in range(len(self)):

@@ -18,7 +18,7 @@ import pickle
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -340,7 +340,7 @@ class JPEGSerializer(Serializer):
         return lambda data: image.open(io.BytesIO(bytes(data)))
 
 
-class JpegArray(list):
+class JpegArray(list[Any]):
     """Marks a list of JPEG images as one ``jpeg_array`` leaf.
 
     A plain list is a pytree node: each image becomes a leaf and every item must then
@@ -418,7 +418,7 @@ def _read_shape_header(data: memoryview, byteorder: str) -> tuple[int, tuple[int
 def _array_from(data: memoryview, dtype: np.dtype, shape: tuple[int, ...] | None = None) -> np.ndarray:
     if len(data) % dtype.itemsize:
         raise FormatError(f"{len(data)} bytes is not a whole number of {dtype} values")
-    array = np.frombuffer(data, dtype=dtype).copy()
+    array: np.ndarray = np.frombuffer(data, dtype=dtype).copy()
     return array if shape is None else array.reshape(shape)
 
 
@@ -488,7 +488,7 @@ def _tensor_bytes(value: Any) -> bytes:
     tensor = value.detach().cpu().contiguous()
     if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16: reinterpret the bits
         tensor = tensor.view(torch.int16)
-    return tensor.numpy().tobytes()
+    return cast(bytes, tensor.numpy().tobytes())
 
 
 class NoHeaderTensorSerializer(Serializer):

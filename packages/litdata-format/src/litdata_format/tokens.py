@@ -9,6 +9,8 @@ boundaries but never chunk boundaries; leftover tokens at a chunk's end are not 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .dtypes import NUMPY_DTYPES, TORCH_DTYPE_NAMES
@@ -40,10 +42,22 @@ def blocks_in_chunk(dim: int, block_size: int) -> int:
     return dim // block_size
 
 
-def token_block(chunk: memoryview | bytes, header_size: int, dtype: np.dtype, block_size: int, k: int) -> np.ndarray:
-    """Block ``k`` of a classic-layout chunk, as a read-only view without copying."""
+def token_block(
+    chunk: memoryview | bytes, header_size: int, dtype: np.dtype[Any], block_size: int, k: int
+) -> np.ndarray[Any, Any]:
+    """Block ``k`` of a classic-layout chunk, as a read-only view without copying.
+
+    Called once per token block by every reader (``DatasetReader``, ``StreamingDataset``):
+    numpy checks the bounds itself, so the check costs nothing until a block is past the end.
+
+    Raises:
+        FormatError: The block ends past the chunk's bytes (a truncated chunk).
+    """
     offset = header_size + k * block_size * dtype.itemsize
-    end = offset + block_size * dtype.itemsize
-    if end > len(chunk):
-        raise FormatError(f"token block {k} ends at byte {end}, past the chunk's {len(chunk)} bytes")
-    return np.frombuffer(chunk, dtype=dtype, count=block_size, offset=offset)
+    try:
+        return np.frombuffer(chunk, dtype=dtype, count=block_size, offset=offset)
+    except ValueError:
+        end = offset + block_size * dtype.itemsize
+        if end > len(chunk):
+            raise FormatError(f"token block {k} ends at byte {end}, past the chunk's {len(chunk)} bytes") from None
+        raise

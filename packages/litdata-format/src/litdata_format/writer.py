@@ -10,6 +10,7 @@ worker process; :func:`write_dataset` is the one-call version for small jobs and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 from .atomic import write_file_atomic
 from .checksum import crc32_checksum
 from .chunk import MAX_CHUNK_BYTES, chunk_header, header_size
-from .compression import compress, compressed_filename
+from .compression import compress, compressed_filename, decompressed_filename
 from .compression_layout import BATCH, SAMPLE, resolve_compression_layout
 from .dtypes import NUMPY_DTYPE_INDEX
 from .encryption import Encryption, EncryptionLevel, check_for_writing
@@ -37,6 +38,19 @@ DEFAULT_CHUNK_BYTES = 64_000_000
 def chunk_filename(rank: int, index: int) -> str:
     """The file name of chunk ``index`` written by worker ``rank`` (``chunk-0-3.bin``)."""
     return f"chunk-{rank}-{index}.bin"
+
+
+_CHUNK_NAME = re.compile(r"chunk-\d+-\d+\.bin")
+
+
+def is_chunk_filename(name: str) -> bool:
+    """Whether a file name (its last path component) is a chunk name as writers give them:
+    ``chunk-{rank}-{i}.bin``, or a whole-chunk compressed one (``chunk-0-3.zstd.bin``).
+
+    For tools that look for chunk files an index does not list (``litdata verify``); a
+    reader goes by the names in ``index.json``, whatever they are.
+    """
+    return _CHUNK_NAME.fullmatch(decompressed_filename(name.rsplit("/", 1)[-1])) is not None
 
 
 class _TokenEncoder:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import azure.core.exceptions as ax
 from azure.storage.blob import BlobServiceClient, ExponentialRetry
@@ -204,7 +204,9 @@ class AzureStore(Store):
         return self._run(
             "get",
             key,
-            lambda: self._container().download_blob(name, max_concurrency=1, timeout=self.timeout).readall(),
+            lambda: cast(
+                bytes, self._container().download_blob(name, max_concurrency=1, timeout=self.timeout).readall()
+            ),
         )
 
     def _get_range(self, key: str, start: int, end: int | None) -> bytes:
@@ -213,10 +215,11 @@ class AzureStore(Store):
         def read() -> bytes:
             try:
                 length = None if end is None else end - start
-                return (
+                return cast(
+                    bytes,
                     self._container()
                     .download_blob(name, offset=start, length=length, max_concurrency=1, timeout=self.timeout)
-                    .readall()
+                    .readall(),
                 )
             except ax.HttpResponseError as exc:
                 if getattr(exc, "status_code", None) == 416 or _code(exc) == "InvalidRange":

@@ -20,10 +20,10 @@ import threading
 import uuid
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from .crc import crc32_combine
 from .errors import IntegrityError, NotFoundError, StorageError, redact
@@ -41,6 +41,7 @@ DEFAULT_TIMEOUT = 60.0
 TEMP_MARKER = ".litdata-tmp."
 
 Buffer = bytes | bytearray | memoryview
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,7 @@ class Store(ABC):
         """Turn an SDK error into the package's errors, naming the URL (backends override)."""
         return StorageError(self._redact(f"{op} {self.url(key)} failed: {type(exc).__name__}"))
 
-    def _run(self, op: str, key: str, fn: Any) -> Any:
+    def _run(self, op: str, key: str, fn: Callable[[], T]) -> T:
         """Call ``fn`` with retries on transient errors; translate what still fails."""
         try:
             return call_with_retries(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import google.api_core.exceptions as gx
 import google.auth.exceptions as gax
@@ -92,7 +92,7 @@ class GCSStore(Store):
             else:
                 credentials = self._credentials
                 if credentials is None and (self._anon or emulator or self._endpoint_url):
-                    credentials = AnonymousCredentials()
+                    credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth's __init__ is unannotated
                     project = project or "litdata"
                 client = storage.Client(project=project, credentials=credentials, client_options=options)
         except (gax.DefaultCredentialsError, OSError, ValueError) as exc:
@@ -170,8 +170,9 @@ class GCSStore(Store):
         return self._run(
             "get",
             key,
-            lambda: blob.download_as_bytes(
-                raw_download=True, checksum=None, timeout=self.timeout, retry=self._retry()
+            lambda: cast(
+                bytes,
+                blob.download_as_bytes(raw_download=True, checksum=None, timeout=self.timeout, retry=self._retry()),
             ),
         )
 
@@ -180,13 +181,16 @@ class GCSStore(Store):
 
         def read() -> bytes:
             try:
-                return blob.download_as_bytes(
-                    start=start,
-                    end=None if end is None else end - 1,
-                    raw_download=True,
-                    checksum=None,
-                    timeout=self.timeout,
-                    retry=self._retry(),
+                return cast(
+                    bytes,
+                    blob.download_as_bytes(
+                        start=start,
+                        end=None if end is None else end - 1,
+                        raw_download=True,
+                        checksum=None,
+                        timeout=self.timeout,
+                        retry=self._retry(),
+                    ),
                 )
             except gx.RequestRangeNotSatisfiable:
                 return b""

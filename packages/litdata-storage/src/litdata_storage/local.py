@@ -14,6 +14,7 @@ import os
 import shutil
 import zlib
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from .base import TEMP_MARKER, Buffer, ObjectInfo, PartWriter, Store, atomic_file, pwrite_all
 from .errors import AccessDeniedError, NotFoundError, StorageError
@@ -66,7 +67,7 @@ class LocalStore(Store):
         return f"{self.root_url.rstrip('/')}/{key}"
 
     # ------------------------------------------------------------- reading
-    def _open(self, key: str):  # type: ignore[no-untyped-def]
+    def _open(self, key: str) -> BinaryIO:
         try:
             return open(self.local_path(key), "rb")
         except OSError as exc:

@@ -21,7 +21,8 @@ logger = logging.getLogger("litdata_storage")
 
 def backoff_delay(attempt: int, base: float = 0.1, cap: float = 5.0) -> float:
     """Seconds to sleep before retry number ``attempt`` (1-based): full jitter, capped."""
-    return random.uniform(0.5, 1.0) * min(cap, base * (2 ** (attempt - 1)))
+    delay: float = random.uniform(0.5, 1.0) * min(cap, base * (2 ** (attempt - 1)))
+    return delay
 
 
 def call_with_retries(

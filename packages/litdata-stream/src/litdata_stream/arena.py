@@ -39,6 +39,11 @@ import torch
 
 from .torch_private import SharedFd, receive_fd, share_fd
 
+#: What an :class:`ArenaHandle` pickles to: (arena, worker, slot, generation, size, dtype, shape, fd).
+_ArenaHandleState = tuple[str, int, int, int, int, torch.dtype, tuple[int, ...], SharedFd | None]
+#: What a :class:`PackedBytesHandle` pickles to: (arena, worker, slot, generation, size, lengths, fd).
+_PackedBytesState = tuple[str, int, int, int, int, list[int], SharedFd | None]
+
 #: Slots per worker: the batches a worker may have in flight plus the one being used.
 DEFAULT_SLOTS = 4
 #: Seconds to wait for a slot lock before assuming its holder died (it is held for
@@ -65,10 +70,10 @@ class ArenaHandle:
         self.arena, self.worker, self.slot, self.generation, self.size = arena, worker, slot, generation, size
         self.dtype, self.shape, self.fd = dtype, shape, fd
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> _ArenaHandleState:
         return (self.arena, self.worker, self.slot, self.generation, self.size, self.dtype, self.shape, self.fd)
 
-    def __setstate__(self, state: tuple) -> None:
+    def __setstate__(self, state: _ArenaHandleState) -> None:
         (self.arena, self.worker, self.slot, self.generation, self.size, self.dtype, self.shape,
          self.fd) = state
 
@@ -101,10 +106,10 @@ class PackedBytesHandle:
         self.arena, self.worker, self.slot, self.generation, self.size = arena, worker, slot, generation, size
         self.lengths, self.fd = lengths, fd
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> _PackedBytesState:
         return (self.arena, self.worker, self.slot, self.generation, self.size, self.lengths, self.fd)
 
-    def __setstate__(self, state: tuple) -> None:
+    def __setstate__(self, state: _PackedBytesState) -> None:
         self.arena, self.worker, self.slot, self.generation, self.size, self.lengths, self.fd = state
 
     def restore(self, arena: BatchArena | None = None) -> list[bytes]:

@@ -26,6 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 DEFAULT_MAX_CACHE_BYTES = 100 * 1000**3
 _RESERVE = ".reserve"
@@ -72,13 +73,13 @@ class ChunkCache:
         self._holds_lock = threading.Lock()
         self._pid = os.getpid()
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_holds"] = {}
         state["_holds_lock"] = None
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._holds_lock = threading.Lock()
         self._pid = os.getpid()
@@ -206,8 +207,8 @@ class ChunkCache:
             if fd >= 0:
                 os.close(fd)
 
-    def _files(self) -> list[os.DirEntry]:
-        found: list[os.DirEntry] = []
+    def _files(self) -> list[os.DirEntry[str]]:
+        found: list[os.DirEntry[str]] = []
         stack = [self.folder]
         while stack:
             with contextlib.suppress(FileNotFoundError), os.scandir(stack.pop()) as entries:

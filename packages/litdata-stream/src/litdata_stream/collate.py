@@ -157,7 +157,7 @@ def _collate_tensors(batch: list[torch.Tensor], *, collate_fn_map: Any = None) -
     return collate_tensors_as_torch(batch, collate_fn_map=collate_fn_map)
 
 
-def _collate_map() -> dict:
+def _collate_map() -> dict[Any, Callable[..., Any]]:
     mapping = default_collate_map()
     mapping[torch.Tensor] = _collate_tensors
     return mapping

@@ -45,7 +45,7 @@ STATE_TYPE = "CombinedStreamingDataset"
 BATCHING_METHODS = ("stratified", "per_stream")
 
 
-class CombinedStreamingDataset(SteeredComposite, IterableDataset):
+class CombinedStreamingDataset(SteeredComposite, IterableDataset[Any]):
     """Iterate several ``StreamingDataset``s as one, mixed by ``weights``.
 
     Args:

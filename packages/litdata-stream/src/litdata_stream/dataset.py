@@ -21,14 +21,13 @@ from torch.utils.data import IterableDataset
 
 from litdata_format import (
     TOKENS_LOADER,
-    ChunkFormatError,
-    FormatError,
+    Encryption,
     ItemDecoder,
     ItemIndexError,
+    sample_compressed,
+    token_block,
     token_dtype,
 )
-from litdata_format.compression import decompress_item, sample_compressed
-from litdata_format.encryption import Encryption, decrypt_item
 
 from .cache import DEFAULT_MAX_CACHE_BYTES, default_cache_root
 from .cache_budget import resolve_max_cache_size
@@ -62,7 +61,7 @@ def _chunk_offsets(chunk_sizes: Sequence[int] | np.ndarray) -> np.ndarray:
     return offsets
 
 
-class StreamingDataset(LoaderControls, IterableDataset):
+class StreamingDataset(LoaderControls, IterableDataset[Any]):
     """A dataset written by ``optimize()`` (or LitData), streamed from ``input_dir``.
 
     Args:
@@ -195,6 +194,7 @@ class StreamingDataset(LoaderControls, IterableDataset):
         self.transform = resolve_transform(transform)
         self.allow_pickle = allow_pickle
         self._tokens = config.item_loader == TOKENS_LOADER
+        self._finished_items = False  # a foreign format's chunks hand out finished items
         if self._tokens:
             if item_loader is None or item_loader.block_size is None:
                 raise ValueError(
@@ -206,15 +206,16 @@ class StreamingDataset(LoaderControls, IterableDataset):
             if item_loader is not None:
                 raise ValueError(f"{self.input_dir} is a {self.source.kind} dataset: item_loader does not apply")
             self._decoder = self.source.item_decoder
+            self._finished_items = True
             sizes = self.source.index.chunk_sizes()
         else:
             if item_loader is not None:
                 raise ValueError(f"{self.input_dir} is not a token dataset (its item loader is {config.item_loader})")
             self._decoder = ItemDecoder(config.data_format, config.data_spec, allow_pickle=allow_pickle,
-                                        registry=serializer_registry(serializers))
+                                        registry=serializer_registry(serializers),
+                                        sample_encryption=self.source.sample_encryption,
+                                        per_sample=sample_compressed(config.extra))
             sizes = self.source.index.chunk_sizes()
-        self._per_sample = sample_compressed(config.extra)
-        self._sample_encryption = self.source.sample_encryption
         self.subsample = check_subsample(subsample)
         self._plan_chunks(sizes)
         chunk_bytes = self.source.index.chunk_byte_sizes()
@@ -345,31 +346,19 @@ class StreamingDataset(LoaderControls, IterableDataset):
         else:
             chunk = self._chunks.get(number)
         if self._tokens:
-            item = self._token_block(chunk, within)
-        else:
+            item = torch.from_numpy(
+                token_block(chunk.buffer, chunk.header_size, self._dtype, self.item_loader.block_size, within)
+            )
+        elif self._finished_items:
+            item = self._decoder.decode(chunk.item(within))
+        else:  # decrypted, decompressed and decoded by the format's decoder, errors naming the item
             data = chunk.item(within)
-            try:
-                if self._sample_encryption is not None:
-                    data = decrypt_item(self._sample_encryption, data)
-                if self._per_sample:
-                    data = decompress_item(data, chunk.name)
-                if TRACER.enabled:
-                    with TRACER.span("decode"):
-                        item = self._decoder.decode(data)
-                else:
-                    item = self._decoder.decode(data)
-            except FormatError as exc:
-                raise type(exc)(f"{self.input_dir}: chunk {chunk.name}, item {within}: {exc}") from None
-            except (ValueError, TypeError, UnicodeDecodeError, OverflowError, EOFError) as exc:
-                raise ChunkFormatError(f"{self.input_dir}: chunk {chunk.name}, item {within} cannot be decoded: {exc}") from exc
+            if TRACER.enabled:
+                with TRACER.span("decode"):
+                    item = self._decoder.decode(data, chunk.name, within, self.input_dir)
+            else:
+                item = self._decoder.decode(data, chunk.name, within, self.input_dir)
         return self.transform(item) if self.transform is not None else item
-
-    def _token_block(self, chunk: Any, k: int) -> torch.Tensor:
-        block = self.item_loader.block_size
-        itemsize = self._dtype.itemsize
-        start = chunk.header_size + k * block * itemsize
-        array = np.frombuffer(chunk.buffer, dtype=self._dtype, count=block, offset=start)
-        return torch.from_numpy(array)
 
     # -- the plan ----------------------------------------------------------------------
     def _drop_last(self, world_size: int) -> bool:

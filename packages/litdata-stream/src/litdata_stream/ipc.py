@@ -24,6 +24,7 @@ import struct
 import threading
 from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
+from typing import Any
 
 from .torch_private import queue_reader, replace_queue_receiver, worker_result_queue
 
@@ -40,7 +41,7 @@ def _max_pipe_size() -> int:
         return 0
 
 
-def _result_pipe(iterator: object) -> tuple[Queue, Connection] | None:
+def _result_pipe(iterator: object) -> tuple[Queue[Any], Connection] | None:
     """The result queue of ``iterator`` and the reading end of its pipe; None without
     workers or where it is not a plain pipe (on POSIX the reader is always a ``Connection``)."""
     queue = worker_result_queue(iterator)

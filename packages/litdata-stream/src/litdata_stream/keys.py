@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from litdata_format.atomic import write_file_atomic
 from litdata_format.keys_layout import (
     KEYS_DIRNAME,
     KEYS_SECTION,
@@ -30,7 +31,6 @@ from litdata_format.keys_layout import (
     section_num_shards,
     shard_key,
 )
-from litdata_format.writer import write_file_atomic
 from litdata_storage import NotFoundError
 
 from .source import DatasetSource

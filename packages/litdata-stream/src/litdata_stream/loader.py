@@ -44,7 +44,7 @@ def _end_worker_threads(iterator: Any, timeout: float = 5.0) -> None:
     end_worker_threads(iterator, timeout)
 
 
-class StreamingDataLoader(DataLoader):
+class StreamingDataLoader(DataLoader[Any]):
     """A DataLoader over a ``StreamingDataset`` or ``CombinedStreamingDataset``.
 
     The dataset plans the epoch (which rank and worker serves which batch), so the loader
@@ -263,7 +263,8 @@ class StreamingDataLoader(DataLoader):
 
     def __len__(self) -> int:
         if self._whole_batches:  # torch would count the samples of len(dataset)
-            return self.dataset.loader_len()
+            length: int = self.dataset.loader_len()
+            return length
         return super().__len__()
 
     def state_dict(self) -> dict[str, Any]:

@@ -200,7 +200,7 @@ class LazyMix:
         """Draws of each dataset among positions ``0 .. position-1``."""
         position = min(max(int(position), 0), len(self))
         number = int(np.searchsorted(self._starts, position, side="right")) - 1
-        counts = self._cumulative[number].copy()
+        counts: np.ndarray = self._cumulative[number].copy()
         base = int(self._starts[number])
         if position > base:
             counts += np.bincount(self._laid_out(number)[0][: position - base], minlength=self.num_datasets)

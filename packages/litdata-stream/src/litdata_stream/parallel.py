@@ -77,7 +77,7 @@ def _check_length(length: int | float | None) -> int | float | None:
     return length
 
 
-class ParallelStreamingDataset(SteeredComposite, IterableDataset):
+class ParallelStreamingDataset(SteeredComposite, IterableDataset[Any]):
     """Yield a tuple of one sample of each dataset at a time.
 
     Args:

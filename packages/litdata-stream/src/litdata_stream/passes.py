@@ -45,7 +45,8 @@ class PassStream:
 
     def _plan(self, pass_number: int, intervals: Intervals | None = None) -> RankPlan:
         steering = Steering(epoch=pass_number, batch_size=1, env=self.env, intervals=intervals, epoch_set=True)
-        return self.dataset.rank_plan(steering)
+        plan: RankPlan = self.dataset.rank_plan(steering)
+        return plan
 
     @property
     def first_length(self) -> int:

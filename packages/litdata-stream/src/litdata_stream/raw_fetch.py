@@ -57,7 +57,8 @@ class RawFileFetcher:
         """Where ``file_path`` is (in place) or would be kept (a remote file) on local disk."""
         key = self.key_of(file_path)
         if self._in_place:
-            return self.store.local_path(key)  # type: ignore[attr-defined]  # a LocalStore
+            path: str = self.store.local_path(key)  # type: ignore[attr-defined]  # in place: a LocalStore
+            return path
         return os.path.join(self.cache_dir, "raw-files", *key.split("/"))
 
     def _semaphore(self) -> asyncio.Semaphore:

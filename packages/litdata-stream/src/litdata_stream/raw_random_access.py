@@ -96,7 +96,7 @@ class RawRandomAccess:
             raise TypeError(f"dataset indices must be ints, not {type(index).__name__}")
         index = operator.index(index)  # numpy ints from a sampler too
         count = self._positions()
-        position = index + count if index < 0 else index
+        position: int = index + count if index < 0 else index
         if not 0 <= position < count:
             raise IndexError(f"Index {index} out of range for dataset with length {count}")
         return position

@@ -53,8 +53,9 @@ _SUBSAMPLE_DRAW, _SPLIT_DRAW = 0, 1
 
 def _draw_key(seed: int, occurrence: np.ndarray, operation: int) -> np.ndarray:
     """Per-part draw keys: the seed's low 32 bits, the part's occurrence of its chunk, the operation."""
-    return (np.int64(seed & 0xFFFFFFFF) | (occurrence.astype(np.int64) << 32)
-            | np.int64(operation << 56)).astype(np.int64)
+    keys: np.ndarray = (np.int64(seed & 0xFFFFFFFF) | (occurrence.astype(np.int64) << 32)
+                        | np.int64(operation << 56)).astype(np.int64)
+    return keys
 
 
 def occurrences(chunks: np.ndarray) -> np.ndarray:
@@ -266,7 +267,8 @@ class Selection:
         key = int(self.draw[part])
         ranks = seeded_rng(key, 7, int(self.chunk[part]), key >> 32).permutation(width)
         first = int(self.offset[part])
-        return np.sort(ranks[first : first + int(self.picks[part])]).astype(np.int64) + self.start[part]
+        drawn: np.ndarray = np.sort(ranks[first : first + int(self.picks[part])]).astype(np.int64) + self.start[part]
+        return drawn
 
     def items(self, part: int) -> np.ndarray:
         """The within-chunk positions part ``part`` uses, in stored order."""
@@ -296,7 +298,7 @@ class Selection:
         """
         parts = self.part_of(positions) if parts is None else parts
         offsets = positions - self.cum[parts]
-        result = self.start[parts] + offsets
+        result: np.ndarray = self.start[parts] + offsets
         irregular = np.flatnonzero(~self.ranged[parts])
         if len(irregular):
             by_part = irregular[np.argsort(parts[irregular], kind="stable")]

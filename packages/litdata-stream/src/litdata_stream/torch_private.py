@@ -32,7 +32,7 @@ from functools import cache
 from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 import torch.utils.data.dataloader
@@ -94,7 +94,7 @@ def multiprocessing_iterator_class() -> type:
     Needed to tell an iterator with worker processes from the single-process one, which
     legitimately has none of the attributes below."""
     module = torch.utils.data.dataloader
-    return _required(module, "_MultiProcessingDataLoaderIter", "torch.utils.data.dataloader")
+    return cast(type, _required(module, "_MultiProcessingDataLoaderIter", "torch.utils.data.dataloader"))
 
 
 def has_worker_processes(iterator: object) -> bool:
@@ -102,17 +102,17 @@ def has_worker_processes(iterator: object) -> bool:
     return isinstance(iterator, multiprocessing_iterator_class())
 
 
-def worker_result_queue(iterator: object) -> Queue | None:
+def worker_result_queue(iterator: object) -> Queue[Any] | None:
     """The queue the workers of ``iterator`` send their batches through; None without workers.
 
     ``_MultiProcessingDataLoaderIter._worker_result_queue`` (torch 1.2 and later, 2.13
     checked): the fast path widens its pipe and reads it into a reused buffer."""
     if not has_worker_processes(iterator):
         return None
-    return _required(iterator, "_worker_result_queue", TORCH_ITERATOR)
+    return cast("Queue[Any]", _required(iterator, "_worker_result_queue", TORCH_ITERATOR))
 
 
-def index_queues(iterator: object) -> list[Queue]:
+def index_queues(iterator: object) -> list[Queue[Any]]:
     """The queues ``iterator`` sends sample indices to its workers through; [] without workers.
 
     ``_MultiProcessingDataLoaderIter._index_queues`` (torch 1.2 and later, 2.13 checked):
@@ -156,24 +156,24 @@ def shutdown_workers(iterator: object) -> None:
 # -- CPython's multiprocessing.Queue ------------------------------------------------------
 
 
-def queue_reader(queue: Queue) -> Connection:
+def queue_reader(queue: Queue[Any]) -> Connection:
     """The receiving end of ``queue``'s pipe: ``multiprocessing.queues.Queue._reader``
     (CPython 3.4 to 3.13 at least).
 
     Needed for its file descriptor: to widen the pipe and to read it directly."""
-    return _required(queue, "_reader", PYTHON_QUEUE)
+    return cast(Connection, _required(queue, "_reader", PYTHON_QUEUE))
 
 
-def queue_feeder_thread(queue: Queue) -> threading.Thread | None:
+def queue_feeder_thread(queue: Queue[Any]) -> threading.Thread | None:
     """The thread that writes what is put into ``queue`` to its pipe; None until the first put.
 
     ``multiprocessing.queues.Queue._thread`` (CPython 3.4 to 3.13 at least, always set,
     to None before the first ``put``): a thread still ending while the process forks can
     leave the child stuck (CPython 3.11), so the loader joins them."""
-    return _required(queue, "_thread", PYTHON_QUEUE)
+    return cast("threading.Thread | None", _required(queue, "_thread", PYTHON_QUEUE))
 
 
-def replace_queue_receiver(queue: Queue, receive: Callable[[], Any]) -> None:
+def replace_queue_receiver(queue: Queue[Any], receive: Callable[[], Any]) -> None:
     """Make ``queue.get`` read each message's bytes with ``receive`` instead of
     ``queue._reader.recv_bytes``.
 
@@ -215,7 +215,7 @@ def share_fd(fd: int) -> SharedFd:
     documented): what torch itself uses to send shared memory to another process. A
     worker uses it for its arena slots; the training process calls :func:`receive_fd`."""
     dup_fd = _required(multiprocessing.reduction, "DupFd", "CPython's multiprocessing.reduction")
-    return dup_fd(fd)
+    return cast(SharedFd, dup_fd(fd))
 
 
 def receive_fd(ticket: SharedFd) -> int:
@@ -257,4 +257,4 @@ def collate_tensors_as_torch(batch: list[torch.Tensor], collate_fn_map: Any = No
     """Stack tensors exactly as torch's default collate does (into new shared memory in a
     worker): ``torch.utils.data._utils.collate.collate_tensor_fn``."""
     collate_tensor_fn = _required(_collate_module(), "collate_tensor_fn", "torch.utils.data._utils.collate")
-    return collate_tensor_fn(batch, collate_fn_map=collate_fn_map)
+    return cast(torch.Tensor, collate_tensor_fn(batch, collate_fn_map=collate_fn_map))

@@ -70,7 +70,7 @@ def _device_for(rank: int) -> str | None:
     return f"cuda:{rank % torch.cuda.device_count()}"
 
 
-def _collect(staging: str, outbox: str, counter: itertools.count) -> list[tuple[str, str]]:
+def _collect(staging: str, outbox: str, counter: itertools.count[int]) -> list[tuple[str, str]]:
     """Move every file under ``staging`` into ``outbox``; return (key, moved path) pairs."""
     moved = []
     for dirpath, _dirs, files in os.walk(staging):

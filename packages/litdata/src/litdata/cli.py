@@ -175,6 +175,24 @@ def _compression(config: Any) -> str:
     return f"{config.compression} (whole chunk)"
 
 
+def _bytes_label(config: Any) -> str:
+    """What the sum of the index's ``chunk_bytes`` measures: the classic (uncompressed) chunk
+    size, except for compression inside the files (``"batch"`` / ``"sample"``), where the
+    index records the size of the file as stored, compressed."""
+    from litdata_format import CompressionLayout
+
+    level = None if config is None else config.extra.get("compression_level")
+    if config is not None and config.compression and CompressionLayout(config.compression, level).in_file:
+        return "as stored, after compression"
+    return "uncompressed"
+
+
+def _encryption_text(config: Any) -> str | None:
+    """``"fernet, chunk level"`` for an encrypted dataset, else None."""
+    declared = None if config is None else config.encryption
+    return None if not declared else f"{declared['algorithm']}, {declared['level']} level"
+
+
 def _updated_at(value: str | None) -> str | None:
     if value is None:
         return None
@@ -189,7 +207,9 @@ def _updated_at(value: str | None) -> str | None:
 class Summary:
     """What ``litdata inspect`` reports about a dataset (printed as a table, or as JSON).
 
-    ``bytes`` is the sum of the index's ``chunk_bytes``; ``structure`` is the item's shape with
+    ``bytes`` is the sum of the index's ``chunk_bytes`` (``bytes_label`` says what it measures:
+    ``"uncompressed"``, or ``"as stored, after compression"`` for compression inside the chunk files);
+    ``structure`` is the item's shape with
     each leaf shown by its format; ``tokens`` and ``token_dtype`` are set for token datasets
     only; ``sample`` is the truncated repr of the first item, with ``sample_note`` explaining
     a missing or partial sample.
@@ -199,6 +219,7 @@ class Summary:
     items: int
     chunks: int
     bytes: int
+    bytes_label: str = "uncompressed"
     data_format: list[str] = field(default_factory=list)
     structure: Any = None
     item_loader: str = "PyTreeLoader"
@@ -223,6 +244,9 @@ def _read_first_sample(
     first = next((c for c in index.chunks if (c.dim if tokens else c.chunk_size)), None)
     if config is None or first is None:
         return None, "the dataset has no items"
+    encrypted = _encryption_text(config)
+    if encrypted:
+        return None, f"the items are encrypted ({encrypted}): inspect does not decrypt them"
     mini = Index(chunks=[first], config=config, updated_at=index.updated_at, extra=index.extra)
     with tempfile.TemporaryDirectory(prefix="litdata-inspect-") as tmp:
         mini.dump(tmp, touch=False)
@@ -299,6 +323,7 @@ def inspect_dataset(
         summary.structure = _structure(config.data_format, config.data_spec)
         summary.item_loader = config.item_loader
         summary.compression = _compression(config)
+        summary.bytes_label = _bytes_label(config)
         if config.item_loader == "TokensLoader":
             from litdata_format import token_dtype
 
@@ -325,7 +350,7 @@ def _print_summary(summary: Summary) -> None:
         )
     rows += [
         ("chunks", f"{summary.chunks:,}"),
-        ("bytes", f"{_human_bytes(summary.bytes)} ({summary.bytes:,} bytes, uncompressed)"),
+        ("bytes", f"{_human_bytes(summary.bytes)} ({summary.bytes:,} bytes, {summary.bytes_label})"),
         ("data format", _truncate(", ".join(summary.data_format) or "-", DEFAULT_REPR_CHARS)),
         ("structure", _truncate(repr(summary.structure), DEFAULT_REPR_CHARS)),
         ("item loader", summary.item_loader),
@@ -374,45 +399,12 @@ class ChunkReport:
         return not self.problems
 
 
-def check_chunk_file(path: str, info: Any) -> list[str]:
-    """Problems with one chunk file against its ``index.json`` entry (empty when it is good)."""
-    from litdata_format import (
-        FormatError,
-        decompress,
-        file_checksum,
-        is_compressed_filename,
-        is_framed,
-        map_file,
-        open_chunk_bytes,
-    )
+def _chunk_encrypted(config: Any) -> bool:
+    """Whether the dataset's chunk files are each one ciphertext (chunk-level encryption)."""
+    from litdata_format import EncryptionLevel
 
-    problems: list[str] = []
-    if info.checksum:
-        algorithm = info.checksum.partition(":")[0]
-        if algorithm != "crc32":
-            problems.append(f"unknown checksum algorithm {algorithm!r}")
-        else:
-            actual = file_checksum(path)
-            if actual != info.checksum:
-                problems.append(f"checksum mismatch: file has {actual}, index.json records {info.checksum}")
-    try:
-        data: Any = map_file(path)
-        if is_compressed_filename(info.filename):
-            data = decompress(data, info.filename)
-        size = len(data)
-        framed = is_framed(memoryview(data)[:8])
-        # chunk_bytes is the size of the classic layout; a framed chunk has another size.
-        if not framed and size != info.chunk_bytes:
-            what = "decompressed size" if is_compressed_filename(info.filename) else "size"
-            problems.append(f"{what} is {size} bytes, index.json says {info.chunk_bytes}")
-        chunk = open_chunk_bytes(data, info.filename)
-        if len(chunk) != info.chunk_size:
-            problems.append(f"holds {len(chunk)} items, index.json says {info.chunk_size}")
-    except FormatError as exc:
-        problems.append(str(exc))
-    except Exception as exc:  # zstd errors and the like: report, do not crash
-        problems.append(f"cannot be read: {type(exc).__name__}: {exc}")
-    return problems
+    declared = None if config is None else config.encryption
+    return declared is not None and declared.get("level") == EncryptionLevel.CHUNK
 
 
 def verify_dataset(
@@ -420,13 +412,18 @@ def verify_dataset(
 ) -> tuple[Any, list[ChunkReport], list[str]]:
     """Check every chunk listed in ``index.json``; return (index, reports, unlisted chunk files).
 
-    A local dataset is read in place; a remote one is downloaded one chunk at a time into
-    a temporary folder, each chunk removed once checked.
+    Each chunk is checked by :func:`litdata_format.check_chunk_file`. Checksums cover the
+    files as stored, so an encrypted dataset is verified without its key; with chunk-level
+    encryption the item counts (inside the ciphertext) are not checked. A local dataset is
+    read in place; a remote one is downloaded one chunk at a time into a temporary folder,
+    each chunk removed once checked.
     """
+    from litdata_format import check_chunk_file, is_chunk_filename
     from litdata_storage import NotFoundError, StorageError
 
     store = _open_dataset_store(url, options)
     index = _load_index(store)
+    encrypted = _chunk_encrypted(index.config)
     reports: list[ChunkReport] = []
     with tempfile.TemporaryDirectory(prefix="litdata-verify-") as tmp:
         for number, info in enumerate(index.chunks):
@@ -436,12 +433,12 @@ def verify_dataset(
                 if local is not None:
                     if not os.path.isfile(local):
                         raise NotFoundError(local)
-                    report.problems = check_chunk_file(local, info)
+                    report.problems = check_chunk_file(local, info, chunk_encrypted=encrypted)
                 else:
-                    target = os.path.join(tmp, f"chunk-{number}")
+                    target = os.path.join(tmp, str(number))
                     store.download(info.filename, target)
                     try:
-                        report.problems = check_chunk_file(target, info)
+                        report.problems = check_chunk_file(target, info, chunk_encrypted=encrypted)
                     finally:
                         os.unlink(target)
             except FileNotFoundError:
@@ -455,8 +452,7 @@ def verify_dataset(
     try:
         listed = {c.filename for c in index.chunks}
         for key in store.list(""):
-            name = key.rsplit("/", 1)[-1]
-            if key not in listed and name.startswith("chunk-") and name.endswith(".bin"):
+            if key not in listed and is_chunk_filename(key):
                 unlisted.append(key)
     except (StorageError, OSError):
         pass
@@ -472,6 +468,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         args.url, _parse_storage_options(args.storage_option), on_chunk=show
     )
     bad = [r for r in reports if not r.ok]
+    encrypted = _chunk_encrypted(index.config)
+    if encrypted:
+        print(
+            f"note: the chunks are encrypted ({_encryption_text(index.config)}): verify checks the stored, "
+            "encrypted bytes (checksums and sizes) without decrypting them, so the item counts inside are not checked"
+        )
     for report in bad:
         for problem in report.problems:
             print(f"BAD chunk {report.filename}: {problem}", file=sys.stderr)
@@ -484,8 +486,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURE
+    matched = "sizes match" if encrypted else "sizes and item counts match"
     print(
-        f"OK: {len(reports)} chunks, {index.num_items:,} items; sizes and item counts match index.json"
+        f"OK: {len(reports)} chunks, {index.num_items:,} items; {matched} index.json"
         + (f", {checked} checksums verified" if checked else ", no checksums recorded")
     )
     return EXIT_OK
@@ -630,8 +633,10 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="check every chunk against index.json",
         description="Check that every chunk listed in index.json exists, that its size and item count agree with "
-        "the index and that its checksum matches when one is recorded. Cloud chunks are downloaded one at a "
-        "time into a temporary folder. Exit code 0 when all is good, 1 naming the bad chunks otherwise.",
+        "the index and that its checksum matches when one is recorded. Checksums cover the files as stored, so "
+        "an encrypted dataset is checked without its key; with chunk-level encryption the item counts, inside "
+        "the ciphertext, are not checked. Cloud chunks are downloaded one at a time into a temporary folder. "
+        "Exit code 0 when all is good, 1 naming the bad chunks otherwise.",
     )
     p.add_argument("url", metavar="URL", help="dataset location: a path, local:/path, s3://, gs://, azure://")
     storage_option(p)

@@ -36,17 +36,20 @@ class PartLayout:
     def stored(self, laid: np.ndarray) -> np.ndarray:
         """Stored positions of laid-out positions, each part's items in stored order."""
         slots = self.slot_of(laid)
-        return self.selection.cum[self.order[slots]] + (laid - self.cum[slots])
+        positions: np.ndarray = self.selection.cum[self.order[slots]] + (laid - self.cum[slots])
+        return positions
 
     def chunks_of_slots(self, first: int, last: int) -> list[int]:
         """Chunk numbers of the parts in slots ``first..last`` (inclusive), in order."""
-        return self.selection.chunk[self.order[first : last + 1]].tolist()
+        chunks: list[int] = self.selection.chunk[self.order[first : last + 1]].tolist()
+        return chunks
 
 
 def first_use(values: np.ndarray) -> list[int]:
     """The distinct ``values`` in order of first appearance."""
     _, index = np.unique(values, return_index=True)
-    return values[np.sort(index)].tolist()
+    distinct: list[int] = values[np.sort(index)].tolist()
+    return distinct
 
 
 class EpochOrder(ABC):

@@ -58,4 +58,5 @@ class ChunkShuffle(EpochOrder):
     def chunks_for(self, positions: np.ndarray) -> list[int]:
         """The chunks holding ``positions``, in the shuffled order they are first reached."""
         slots = first_use(self.layout.slot_of(positions))
-        return self.selection.chunk[self.layout.order[slots]].tolist()
+        chunks: list[int] = self.selection.chunk[self.layout.order[slots]].tolist()
+        return chunks

@@ -18,4 +18,5 @@ class StoredOrder(EpochOrder):
 
     def chunks_for(self, positions: np.ndarray) -> list[int]:
         """The chunks of ``positions`` in the order they are first reached."""
-        return self.selection.chunk[first_use(self.selection.part_of(positions))].tolist()
+        chunks: list[int] = self.selection.chunk[first_use(self.selection.part_of(positions))].tolist()
+        return chunks

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from typing import Any
+from typing import Any, cast
 
 from litdata_format import IndexFormatError
 
@@ -45,7 +45,7 @@ def source_class(name: str) -> type:
     if name not in SOURCES:
         raise ValueError(f"unknown source {name!r}: one of {', '.join(sorted(SOURCES))}")
     module, _, cls = SOURCES[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return cast(type, getattr(importlib.import_module(module), cls))
 
 
 def _guess_from_url(url: str) -> str | None:

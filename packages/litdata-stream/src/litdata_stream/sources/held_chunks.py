@@ -86,8 +86,8 @@ class OpenSourceChunks(Generic[ChunkT]):
                     self.source.cache.release(self.source.local_name(number))
             self._open.clear()
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"source": self.source, "keep_open": self.keep_open}
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["source"], state["keep_open"])  # type: ignore[misc]

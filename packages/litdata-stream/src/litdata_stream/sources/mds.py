@@ -20,7 +20,7 @@ import hashlib
 import json
 import mmap
 import os
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -166,7 +166,7 @@ class MDSSource:
 
     def local_name(self, number: int) -> str:
         """The cache file name of shard ``number`` (its uncompressed basename)."""
-        return self.shards[number]["raw_data"]["basename"]
+        return cast(str, self.shards[number]["raw_data"]["basename"])  # from Mosaic's index.json
 
     def reads_in_place(self, number: int) -> bool:
         """Whether shard ``number`` is read where it is stored (a local, uncompressed shard)."""
@@ -175,7 +175,8 @@ class MDSSource:
     def local_path(self, number: int) -> str:
         """The local file shard ``number`` is read from: the stored shard, or its cache copy."""
         if self._in_place[number]:
-            return self.store.local_path(self.local_name(number))  # type: ignore[attr-defined]
+            path: str = self.store.local_path(self.local_name(number))  # type: ignore[attr-defined]  # in place: a LocalStore
+            return path
         return self.cache.path(self.local_name(number))
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:
@@ -215,7 +216,7 @@ class MDSSource:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def open_chunks(self) -> OpenSourceChunks:
+    def open_chunks(self) -> OpenSourceChunks[MDSShard]:
         """A fresh set of open shards for this process."""
         return OpenSourceChunks(self)
 

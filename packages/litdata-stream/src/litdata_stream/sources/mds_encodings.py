@@ -70,7 +70,8 @@ def _ndarray(spec: str) -> Callable[[bytes], np.ndarray]:
             width = 1 << code
             dims = tuple(int(d) for d in np.frombuffer(data, _SHAPE_DTYPES[code], ndim, at + 1))
             at += 1 + ndim * width
-        return np.frombuffer(data, value_dtype, offset=at).reshape(dims)
+        array: np.ndarray = np.frombuffer(data, value_dtype, offset=at).reshape(dims)
+        return array
 
     return decode
 

@@ -101,7 +101,7 @@ class RowGroupChunk:
 
     def __init__(self, table: Any, name: str) -> None:
         self.name = name
-        self._rows = table.to_pylist()
+        self._rows: list[dict[str, Any]] = table.to_pylist()  # pyarrow: one dict per row
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -213,7 +213,8 @@ class ParquetSource:
     def local_path(self, number: int) -> str:
         """The local file row group ``number`` is read from: the parquet file itself, or its cache copy."""
         if self._in_place:
-            return self.store.local_path(self.files[self._where[number][0]].key)  # type: ignore[attr-defined]
+            path: str = self.store.local_path(self.files[self._where[number][0]].key)  # type: ignore[attr-defined]  # in place: a LocalStore
+            return path
         return self.cache.path(self._names[number])
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:
@@ -231,7 +232,7 @@ class ParquetSource:
         room = self.index.chunks[number].chunk_bytes * 2
         return self.cache.ensure(self._names[number], room, lambda p: self._fetch_row_group(number, p), wait=wait)
 
-    def open_chunks(self) -> OpenSourceChunks:
+    def open_chunks(self) -> OpenSourceChunks[RowGroupChunk]:
         """A fresh set of open row groups for this process."""
         return OpenSourceChunks(self)
 

@@ -313,7 +313,7 @@ class RawFilesSource:
         return self.cache.ensure(self.local_name(number), self.index.chunks[number].chunk_bytes,
                                  lambda final: fetch(number, final), wait=wait)
 
-    def open_chunks(self) -> OpenSourceChunks:
+    def open_chunks(self) -> OpenSourceChunks[PackChunk | FileChunk | ItemsChunk]:
         """A fresh set of open groups for this process."""
         return OpenSourceChunks(self)
 

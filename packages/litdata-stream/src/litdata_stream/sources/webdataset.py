@@ -250,6 +250,7 @@ class WebDatasetSource:
             return size
         if size < 18:  # a gzip header and trailer alone take 18 bytes
             raise ChunkFormatError(f"{self.store.url(key)} is truncated or corrupt: {size} bytes, not a gzip file")
+        isize: int
         (isize,) = struct.unpack("<I", self.store.get_range(key, size - 4, size))
         return isize
 
@@ -259,7 +260,8 @@ class WebDatasetSource:
 
     def _ensure_file(self, key: str, size: int) -> str:
         if self._in_place:
-            return self.store.local_path(key)  # type: ignore[attr-defined]
+            path: str = self.store.local_path(key)  # type: ignore[attr-defined]  # in place: a LocalStore
+            return path
         name = decompressed_name(key)
         self.cache.ensure(name, self._room(key, size), lambda p: self._fetch(key, size, p))
         return self.cache.path(name)
@@ -311,7 +313,8 @@ class WebDatasetSource:
     def local_path(self, number: int) -> str:
         """The local file shard ``number`` is read from: the stored ``.tar``, or its cache copy."""
         if self._in_place:
-            return self.store.local_path(self._files[number][0])  # type: ignore[attr-defined]
+            path: str = self.store.local_path(self._files[number][0])  # type: ignore[attr-defined]  # in place: a LocalStore
+            return path
         return self.cache.path(self.local_name(number))
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:
@@ -325,7 +328,7 @@ class WebDatasetSource:
         return self.cache.ensure(self.local_name(number), self._room(key, size),
                                  lambda p: self._fetch(key, size, p), wait=wait)
 
-    def open_chunks(self) -> OpenSourceChunks:
+    def open_chunks(self) -> OpenSourceChunks[TarShard]:
         """A fresh set of open shards for this process."""
         return OpenSourceChunks(self)
 
