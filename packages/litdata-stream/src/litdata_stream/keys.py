@@ -34,6 +34,7 @@ from litdata_format.keys_layout import (
 from litdata_storage import NotFoundError
 
 from .source import DatasetSource
+from .sources.base import in_place_file
 
 __all__ = ["KeyLookup", "require_pyarrow"]
 
@@ -119,7 +120,7 @@ class KeyLookup:
         pq = require_pyarrow()
         store = self.source.store
         if self.source._in_place:
-            return pq.read_table(store.local_path(name), columns=["key", "index"])  # type: ignore[attr-defined]
+            return pq.read_table(in_place_file(store, name), columns=["key", "index"])
         # A hidden folder: the chunk cache neither counts nor evicts it.
         path = os.path.join(self.source.cache.folder, ".keys", name.replace("/", "__"))
         if not os.path.exists(path):

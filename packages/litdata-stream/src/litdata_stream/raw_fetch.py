@@ -22,6 +22,8 @@ from typing import Any
 
 from litdata_storage import Store
 
+from .sources.base import in_place_file, reads_in_place
+
 #: Downloads in flight per process when ``max_concurrent_downloads`` is not given.
 DEFAULT_CONCURRENCY = 32
 
@@ -38,7 +40,7 @@ class RawFileFetcher:
         self.max_concurrent_downloads = int(max_concurrent_downloads or DEFAULT_CONCURRENCY)
         if self.max_concurrent_downloads < 1:
             raise ValueError(f"max_concurrent_downloads must be positive, got {max_concurrent_downloads!r}")
-        self._in_place = not store.is_remote and hasattr(store, "local_path")
+        self._in_place = reads_in_place(store)
         self._semaphores: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -57,7 +59,7 @@ class RawFileFetcher:
         """Where ``file_path`` is (in place) or would be kept (a remote file) on local disk."""
         key = self.key_of(file_path)
         if self._in_place:
-            path: str = self.store.local_path(key)  # type: ignore[attr-defined]  # in place: a LocalStore
+            path = in_place_file(self.store, key)
             return path
         return os.path.join(self.cache_dir, "raw-files", *key.split("/"))
 

@@ -99,3 +99,20 @@ class PassThroughDecoder:
     def decode(item: Any) -> Any:
         """Return ``item`` as it is: it left its chunk finished."""
         return item
+
+
+def reads_in_place(store: Store) -> bool:
+    """Whether ``store`` is a plain local folder whose files are read where they are.
+
+    The one test every source uses (the condition of ``Store.local_file``): a cloud store
+    or a ``local:`` network drive is copied into the node cache first.
+    """
+    return store.local_folder is not None and not store.is_remote
+
+
+def in_place_file(store: Store, key: str) -> str:
+    """The local file holding ``key`` of a store that :func:`reads_in_place`."""
+    path = store.local_file(key)
+    if path is None:
+        raise ValueError(f"{store.url(key)} is not read in place: copy it into the cache first")
+    return path

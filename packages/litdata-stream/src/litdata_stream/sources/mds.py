@@ -29,7 +29,7 @@ from litdata_format.serializers import pickle_allowed_by_env
 from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
-from .base import PassThroughDecoder
+from .base import PassThroughDecoder, in_place_file, reads_in_place
 from .held_chunks import OpenSourceChunks
 from .mds_encodings import UNSAFE, SampleDecoder
 
@@ -130,7 +130,7 @@ class MDSSource:
             raise ValueError(f"{self.store.url(INDEX_FILENAME)} lists no samples: the dataset is empty")
         version = "mds-" + hashlib.sha256(index_text if isinstance(index_text, bytes) else index_text.encode()).hexdigest()[:16]
         self.cache = ChunkCache(dataset_cache_dir(cache_dir, self.url, version), max_cache_bytes)
-        local = not self.store.is_remote and hasattr(self.store, "local_path")
+        local = reads_in_place(self.store)
         self._in_place = [local and not s.get("zip_data") for s in self.shards]
         self.sample_encryption = self.chunk_encryption = None
         self.item_decoder = PassThroughDecoder()
@@ -141,7 +141,7 @@ class MDSSource:
                            updated_at=version)
         for number, in_place in enumerate(self._in_place):
             if in_place:
-                self._check_size(number, self.store.local_path(self._stored(number)[0]))  # type: ignore[attr-defined]
+                self._check_size(number, in_place_file(self.store, self._stored(number)[0]))
 
     # -- the source interface --------------------------------------------------------
     def _stored(self, number: int) -> tuple[str, int]:
@@ -175,7 +175,7 @@ class MDSSource:
     def local_path(self, number: int) -> str:
         """The local file shard ``number`` is read from: the stored shard, or its cache copy."""
         if self._in_place[number]:
-            path: str = self.store.local_path(self.local_name(number))  # type: ignore[attr-defined]  # in place: a LocalStore
+            path = in_place_file(self.store, self.local_name(number))
             return path
         return self.cache.path(self.local_name(number))
 

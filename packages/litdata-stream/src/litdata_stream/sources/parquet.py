@@ -29,7 +29,7 @@ from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
 from ..index_location import read_index_at
-from .base import PassThroughDecoder
+from .base import PassThroughDecoder, in_place_file, reads_in_place
 from .held_chunks import OpenSourceChunks
 from .parquet_index import (
     FOOTER_READ_BYTES,
@@ -154,7 +154,7 @@ class ParquetSource:
             infos = cached_infos(self.store, files, folder, num_workers)
         self.files = infos
         self.cache = ChunkCache(dataset_cache_dir(cache_dir, self.url, version), max_cache_bytes)
-        self._in_place = not self.store.is_remote and hasattr(self.store, "local_path")
+        self._in_place = reads_in_place(self.store)
         self.sample_encryption = self.chunk_encryption = None
         self.item_decoder = PassThroughDecoder()
         if columns is not None:
@@ -213,7 +213,7 @@ class ParquetSource:
     def local_path(self, number: int) -> str:
         """The local file row group ``number`` is read from: the parquet file itself, or its cache copy."""
         if self._in_place:
-            path: str = self.store.local_path(self.files[self._where[number][0]].key)  # type: ignore[attr-defined]  # in place: a LocalStore
+            path = in_place_file(self.store, self.files[self._where[number][0]].key)
             return path
         return self.cache.path(self._names[number])
 

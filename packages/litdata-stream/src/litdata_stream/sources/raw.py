@@ -42,7 +42,7 @@ from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
 from ..raw_items import ItemLayout
-from .base import PassThroughDecoder
+from .base import PassThroughDecoder, in_place_file, reads_in_place
 from .held_chunks import OpenSourceChunks
 from .node_file import built_once
 
@@ -218,7 +218,7 @@ class RawFilesSource:
         self.concurrent_gets = int(concurrent_gets)
         self.storage_options = dict(storage_options or {})
         self.store: Store = open_store(self.url, **self.storage_options)
-        self._in_place = not self.store.is_remote and hasattr(self.store, "local_path")
+        self._in_place = reads_in_place(self.store)
         filters: dict[str, Any] = {"extensions": extensions, "max_depth": max_depth}
         if self._in_place:
             files = list_raw_files(self.store, **filters)
@@ -401,7 +401,7 @@ class RawFilesSource:
         name = self.index.chunks[number].filename
         group = self.groups[number]
         if self._in_place:
-            paths = [self.store.local_path(self.files[i][0]) for i in group]  # type: ignore[attr-defined]  # in place: a LocalStore
+            paths = [in_place_file(self.store, self.files[i][0]) for i in group]
             return FileChunk(paths, name, self.item_type == "path")
         if self.item_type == "path":
             return FileChunk([self._file_path(i) for i in group], name, True)

@@ -41,7 +41,7 @@ from litdata_format import ChunkFormatError, ChunkInfo, Index, IndexConfig
 from litdata_storage import NotFoundError, Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
-from .base import PassThroughDecoder
+from .base import PassThroughDecoder, in_place_file, reads_in_place
 from .held_chunks import OpenSourceChunks
 from .node_file import built_once
 
@@ -203,7 +203,7 @@ class WebDatasetSource:
         version = "wds2-" + hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
         self.cache = ChunkCache(dataset_cache_dir(cache_dir, self.url, version), max_cache_bytes)
         gzipped = any(is_gzipped(k) for k, _ in files)  # then every shard goes through the cache
-        self._in_place = not gzipped and not self.store.is_remote and hasattr(self.store, "local_path")
+        self._in_place = not gzipped and reads_in_place(self.store)
         self.files = files
         self._local_sizes: dict[str, int] = {}  # bytes of each shard once local (filled by _index)
         self.sample_encryption = self.chunk_encryption = None
@@ -260,7 +260,7 @@ class WebDatasetSource:
 
     def _ensure_file(self, key: str, size: int) -> str:
         if self._in_place:
-            path: str = self.store.local_path(key)  # type: ignore[attr-defined]  # in place: a LocalStore
+            path = in_place_file(self.store, key)
             return path
         name = decompressed_name(key)
         self.cache.ensure(name, self._room(key, size), lambda p: self._fetch(key, size, p))
@@ -313,7 +313,7 @@ class WebDatasetSource:
     def local_path(self, number: int) -> str:
         """The local file shard ``number`` is read from: the stored ``.tar``, or its cache copy."""
         if self._in_place:
-            path: str = self.store.local_path(self._files[number][0])  # type: ignore[attr-defined]  # in place: a LocalStore
+            path = in_place_file(self.store, self._files[number][0])
             return path
         return self.cache.path(self.local_name(number))
 
