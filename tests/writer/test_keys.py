@@ -257,3 +257,22 @@ def test_litdata_looks_up_every_key_we_wrote(tmp_path):
         )
         assert result.returncode == 0, result.stderr[-3000:]
         assert result.stdout.split() == ["OK", str(len(exp))]
+
+
+@pytest.mark.parametrize("level, compression", [("sample", None), ("chunk", None), ("chunk", "zstd")])
+def test_build_keys_index_on_an_encrypted_dataset_needs_and_uses_its_key(tmp_path, level, compression):
+    pytest.importorskip("cryptography")
+    from litdata_format import EncryptionError, FernetEncryption
+    from litdata_stream import StreamingDataset
+
+    out = tmp_path / "ds"
+    enc = FernetEncryption("pw", level=level)
+    kwargs = {"compression": compression, "compression_level": "chunk"} if compression else {}
+    optimize(record, list(range(13)), str(out), chunk_size=4, num_workers=2, encryption=enc, verbose=False, **kwargs)
+    with pytest.raises(EncryptionError, match="is encrypted .*pass encryption="):
+        build_keys_index(str(out), record_id, verbose=False)
+    assert not (out / "keys").exists()
+    build_keys_index(str(out), record_id, verbose=False, encryption=enc)
+    ds = StreamingDataset(str(out), encryption=enc)
+    for i in range(13):
+        assert ds[record(i)["id"]] == record(i)

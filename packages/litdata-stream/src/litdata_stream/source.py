@@ -35,6 +35,7 @@ from litdata_storage import NotFoundError, Store, open_store
 from .cache import ChunkCache, dataset_cache_dir, default_cache_root
 from .index_location import read_index_at
 from .profiler import TRACER
+from .sources.base import in_place_file, reads_in_place
 
 
 def _normalize_url(input_dir: str | os.PathLike[str]) -> str:
@@ -83,7 +84,7 @@ class DatasetSource:
             raise ValueError(f"{index_source} lists no chunks: the dataset is empty")
         root = os.path.expanduser(cache_dir) if cache_dir else default_cache_root()
         self.cache = ChunkCache(dataset_cache_dir(root, self.url, self.index.updated_at), max_cache_bytes)
-        self._in_place = self.store.local_file(INDEX_FILENAME) is not None
+        self._in_place = reads_in_place(self.store)
         # Checked against the index here, so that a missing or mismatched key fails before
         # any download. Chunk-level ciphertext stays on disk (and in the cache) as it is:
         # OpenChunks decrypts it in memory.
@@ -109,9 +110,7 @@ class DatasetSource:
     def local_path(self, number: int) -> str:
         """The local file chunk ``number`` is read from: the stored file itself, or its cache copy."""
         if self.reads_in_place(number):
-            path = self.store.local_file(self.index.chunk_filename(number))
-            assert path is not None  # reads_in_place: the store is a plain local folder
-            return path
+            return in_place_file(self.store, self.index.chunk_filename(number))
         return self.cache.path(self.local_name(number))
 
     def ensure_local(self, number: int, *, wait: bool = True) -> bool:

@@ -26,12 +26,17 @@ from litdata_format import (
     INDEX_FILENAME,
     TOKENS_LOADER,
     ChunkInfo,
+    EncryptionLevel,
     Index,
     IndexConfig,
     ItemDecoder,
+    decompress,
+    decrypt_chunk,
+    is_compressed_filename,
     open_chunk_bytes,
+    resolve_encryption,
+    sample_compressed,
 )
-from litdata_format.compression import decompress, decompress_item, is_compressed_filename, sample_compressed
 from litdata_format.keys_layout import (
     KEYS_DIRNAME,
     KEYS_SECTION,
@@ -88,35 +93,44 @@ class RankKeys:
         """Record the key of an item about to be stored (``key_fn``'s value, normalized)."""
         self.keys.append(normalize_key(self.key_fn(item)))
 
-    def add_stored(self, store: Store, chunks: Sequence[ChunkInfo], config: IndexConfig | None) -> None:
+    def add_stored(
+        self, store: Store, chunks: Sequence[ChunkInfo], config: IndexConfig | None, encryption: Any = None
+    ) -> None:
         """Keys of items already stored (a resumed rank's earlier chunks): read them back."""
         if chunks and config is not None:
-            self.keys.extend(normalize_key(self.key_fn(item)) for item in iter_stored_items(store, chunks, config))
+            items = iter_stored_items(store, chunks, config, encryption)
+            self.keys.extend(normalize_key(self.key_fn(item)) for item in items)
 
     def partial_extra(self) -> dict[str, Any]:
         """The field of the rank's partial index that carries these keys to the merge."""
         return {PARTIAL_FIELD: list(self.keys)}
 
 
-def iter_stored_items(store: Store, chunks: Sequence[ChunkInfo], config: IndexConfig) -> Iterator[Any]:
+def iter_stored_items(
+    store: Store, chunks: Sequence[ChunkInfo], config: IndexConfig, encryption: Any = None
+) -> Iterator[Any]:
     """Decode the items of ``chunks`` (one chunk in memory at a time), in stored order.
 
     Pickled leaves are allowed: this reads a dataset the caller wrote or asked to index.
+    An encrypted dataset needs its ``encryption`` (checked against the index, as readers
+    do); items go through the format's one decoder (decrypt, decompress, decode).
     """
     if config.item_loader == TOKENS_LOADER:
         raise ValueError("a token dataset has no items to key: it is read in blocks of tokens")
-    decoder = ItemDecoder(config.data_format, config.data_spec, allow_pickle=True)
-    per_sample = sample_compressed(config.extra)
+    encryption = resolve_encryption(config.encryption, encryption, store.url())
+    chunk_level = encryption is not None and encryption.level == EncryptionLevel.CHUNK
+    decoder = ItemDecoder(config.data_format, config.data_spec, allow_pickle=True,
+                          sample_encryption=None if chunk_level else encryption,
+                          per_sample=sample_compressed(config.extra))
     for info in chunks:
         data: Any = store.get(info.filename)
         if is_compressed_filename(info.filename):
             data = decompress(data, info.filename)
+        if chunk_level:
+            data = decrypt_chunk(encryption, data, store.url(info.filename))
         chunk = open_chunk_bytes(data, info.filename)
         for within in range(len(chunk)):
-            raw: bytes | memoryview = chunk.item(within)
-            if per_sample:
-                raw = decompress_item(raw, info.filename)
-            yield decoder.decode(raw)
+            yield decoder.decode(chunk.item(within), info.filename, within, store.url())
 
 
 @dataclass
@@ -267,6 +281,7 @@ def build_keys_index(
     verbose: bool = True,
     num_shards: int = 1,
     storage_options: dict[str, Any] | None = None,
+    encryption: Any = None,
 ) -> str:
     """Scan an optimized dataset with ``key_fn`` and write its ``keys/`` sidecar.
 
@@ -275,6 +290,7 @@ def build_keys_index(
     or to ``output_dir`` (whose ``index.json``, if any, gets the ``keys`` section).
     An existing sidecar raises FileExistsError unless ``overwrite``. ``index.json`` is
     rewritten with a new ``updated_at`` so that readers' caches drop an older sidecar.
+    An encrypted dataset needs ``encryption`` (its key), as reading it does.
     Returns the location of the ``keys/`` folder.
     """
     check_key_fn(key_fn, None)
@@ -290,7 +306,7 @@ def build_keys_index(
     if not overwrite and (target.exists(shard_key(0)) or target.exists(LEGACY_KEYS_FILENAME)):
         raise FileExistsError(f"{target.url(KEYS_DIRNAME)} already holds a keys index; pass overwrite=True to replace it")
     started = time.monotonic()
-    keys = [normalize_key(key_fn(item)) for item in iter_stored_items(source, index.chunks, index.config)]
+    keys = [normalize_key(key_fn(item)) for item in iter_stored_items(source, index.chunks, index.config, encryption)]
     rows = KeyRows(keys, list(range(len(keys))))
     rows.check_unique(source.url())
     section = write_shards(target, rows, [c.chunk_size for c in index.chunks], num_shards)

@@ -175,7 +175,7 @@ def write_rank(job: RankJob, reporter: Reporter) -> None:
     )
     keys = None if job.key_fn is None else RankKeys(job.key_fn)
     if keys is not None:
-        keys.add_stored(store, prior_chunks, prior_config)  # a resumed rank's earlier items
+        keys.add_stored(store, prior_chunks, prior_config, job.encryption)  # a resumed rank's earlier items
     try:
         _run_tasks(job, writer, reporter, state, start_task, skip_items, uploader, store.url(), keys)
     except UploadError:
