@@ -111,3 +111,21 @@ def test_repr_and_pickle_hide_nothing_secret(s3_target):
     store = s3_target.open()
     assert s3_target.server.secret_key not in repr(store)
     assert store.url("k") == f"{s3_target.url}/k"
+
+
+def test_whole_object_get_takes_the_quick_path_and_errors_the_ordinary_one(s3_target):
+    from litdata_storage import NotFoundError
+
+    store = s3_target.open()
+    data = os.urandom(70_000)
+    store.put("img.jpg", data)
+    ordinary: list[str] = []  # get_object requests sent (presigning one fires no before-send)
+    store._client().meta.events.register(
+        "before-send.s3.GetObject", lambda request, **_: ordinary.append(request.headers.get("Range", b"").decode())
+    )
+    assert store.get("img.jpg") == data
+    assert ordinary == []  # a presigned GET on the client's connections, no get_object call
+    with pytest.raises(NotFoundError):
+        store.get("missing.jpg")
+    assert ordinary == [""]  # the quick path saw a 404 and left the error to get_object
+    assert store.get_range("img.jpg", 5, 9) == data[5:9] and ordinary == ["", "bytes=5-8"]
