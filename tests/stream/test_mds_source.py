@@ -126,18 +126,20 @@ def test_compressed_shard_size_mismatch_fails_at_its_first_read(tmp_path):
 
 
 # ------------------------------------------------------------------------------ remote
-def test_on_s3_with_workers(s3_server, tmp_path):
+@pytest.mark.parametrize("backend_fixture", ["s3_server", "rclone_server", "azure_server", "gcs_server"])
+def test_on_object_stores_with_workers(request, backend_fixture, tmp_path):
+    server = request.getfixturevalue(backend_fixture)
     from litdata_storage import open_store
 
-    location = s3_server.new_location()
-    store = open_store(location, **s3_server.storage_options())
+    location = server.new_location()
+    store = open_store(location, **server.storage_options())
     for p in sorted((VECTORS / "zstd").iterdir()):
         store.put_file(p.name, p)
     ds = StreamingDataset(location, cache_dir=tmp_path, shuffle=True, transform=just_id,
-                          storage_options=s3_server.storage_options())
+                          storage_options=server.storage_options())
     assert ds.source.kind == "mds"
     assert sorted(ids(StreamingDataLoader(ds, batch_size=3, num_workers=2))) == list(range(10))
-    plain = StreamingDataset(location, cache_dir=tmp_path, storage_options=s3_server.storage_options())
+    plain = StreamingDataset(location, cache_dir=tmp_path, storage_options=server.storage_options())
     assert [{k: tagged(v) for k, v in plain[i].items()} for i in range(10)] == expected("zstd")
 
 

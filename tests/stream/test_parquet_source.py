@@ -289,7 +289,7 @@ def test_remote_small_files_fetched_whole_with_workers(cloud_target, tmp_path):
     assert cached == ["part-00.parquet", "part-01.parquet", "part-02.parquet"]
 
 
-@pytest.mark.parametrize("backend_fixture", ["moto_server", "rclone_server"])
+@pytest.mark.parametrize("backend_fixture", ["s3_server", "rclone_server", "azure_server", "gcs_server"])
 def test_remote_big_file_read_by_row_group_within_cache_budget(request, backend_fixture, tmp_path):
     server = request.getfixturevalue(backend_fixture)
     rows = [(0, 160)]

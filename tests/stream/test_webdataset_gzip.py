@@ -67,23 +67,25 @@ def test_a_truncated_gzipped_shard_names_the_file(tmp_path):
         StreamingDataset(folder, cache_dir=tmp_path / "c2")
 
 
-def test_gzipped_shards_on_s3_with_workers_and_a_tight_cache(s3_server, tmp_path):
+@pytest.mark.parametrize("backend_fixture", ["s3_server", "rclone_server", "azure_server", "gcs_server"])
+def test_gzipped_shards_on_object_stores_with_workers_and_a_tight_cache(request, backend_fixture, tmp_path):
+    server = request.getfixturevalue(backend_fixture)
     from litdata_storage import open_store
 
     from .conftest import files_size
 
-    location = s3_server.new_location()
-    store = open_store(location, **s3_server.storage_options())
+    location = server.new_location()
+    store = open_store(location, **server.storage_options())
     folder = gzipped(tmp_path / "d")
     for p in sorted(folder.iterdir()):
         store.put_file(p.name, p)
     ds = StreamingDataset(location, cache_dir=tmp_path / "c", shuffle=True, transform=key_of,
-                          storage_options=s3_server.storage_options())
+                          storage_options=server.storage_options())
     assert sorted(keys(StreamingDataLoader(ds, batch_size=3, num_workers=2))) == KEYS
     biggest = max(p.stat().st_size for p in VECTORS.glob("*.tar"))
     budget = 3 * biggest + 2048  # a shard's two copies while it is fetched, and one more
     tight = StreamingDataset(location, cache_dir=tmp_path / "c2", max_cache_size=budget, transform=key_of,
-                             storage_options=s3_server.storage_options(), max_pre_download=1, shuffle_block_size=6)
+                             storage_options=server.storage_options(), max_pre_download=1, shuffle_block_size=6)
     seen = []
     for batch in StreamingDataLoader(tight, batch_size=3, num_workers=0):
         seen += list(batch)

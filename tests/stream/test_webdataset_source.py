@@ -118,18 +118,20 @@ def test_empty_folder_names_what_it_looked_for(tmp_path):
 
 
 # ------------------------------------------------------------------------------ remote
-def test_on_s3_with_workers(s3_server, tmp_path):
+@pytest.mark.parametrize("backend_fixture", ["s3_server", "rclone_server", "azure_server", "gcs_server"])
+def test_on_object_stores_with_workers(request, backend_fixture, tmp_path):
+    server = request.getfixturevalue(backend_fixture)
     from litdata_storage import open_store
 
-    location = s3_server.new_location()
-    store = open_store(location, **s3_server.storage_options())
+    location = server.new_location()
+    store = open_store(location, **server.storage_options())
     for p in sorted(VECTORS.glob("*.tar")):
         store.put_file(p.name, p)
     ds = StreamingDataset(location, cache_dir=tmp_path / "c", shuffle=True, transform=key_of,
-                          storage_options=s3_server.storage_options())
+                          storage_options=server.storage_options())
     assert sorted(keys(StreamingDataLoader(ds, batch_size=3, num_workers=2))) == KEYS
     braces = StreamingDataset(f"{location}/shard-{{000..003}}.tar", cache_dir=tmp_path / "c2",
-                              storage_options=s3_server.storage_options())
+                              storage_options=server.storage_options())
     assert [plain(s) for s in braces] == EXPECTED
     assert braces[0]["__url__"] == f"{location}/shard-000.tar"
 
