@@ -19,7 +19,6 @@ import os
 import struct
 import sys
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 
@@ -62,18 +61,6 @@ def encode_chunk(items: Sequence[bytes | memoryview]) -> bytes:
         ValueError: The chunk would reach 4 GiB, past what 32-bit offsets address.
     """
     return b"".join([chunk_header(items), *items])
-
-
-class Chunk(Protocol):
-    """What readers need from a chunk: its item count and item i's bytes."""
-
-    name: str
-
-    def __len__(self) -> int:
-        """The number of items in the chunk."""
-
-    def item(self, index: int) -> memoryview:
-        """The bytes of item ``index`` (0-based within the chunk); IndexError when out of range."""
 
 
 class ClassicChunk:
