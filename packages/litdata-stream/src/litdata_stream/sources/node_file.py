@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from litdata_format import write_file_atomic
+
 
 def built_once(folder: str, name: str, build: Callable[[], Any], *, rebuild: bool = False) -> Any:
     """The JSON kept as ``folder/name``: read when it is there (and ``rebuild`` is False),
@@ -39,10 +41,7 @@ def built_once(folder: str, name: str, build: Callable[[], Any], *, rebuild: boo
             with open(path) as f:
                 return json.load(f)
         data = build()
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        write_file_atomic(path, json.dumps(data).encode())
         return data
     finally:
         os.close(fd)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from litdata_format import INDEX_FILENAME, ChunkFormatError
+from litdata_format import INDEX_FILENAME, ChunkFormatError, write_file_atomic
 from litdata_storage import Store
 
 from .node_file import built_once
@@ -185,10 +185,7 @@ def write_index(store: Store, infos: list[ParquetFileInfo], cache_dir: str | Non
     if cache_dir:
         os.makedirs(cache_dir, exist_ok=True)
         path = os.path.join(cache_dir, INDEX_FILENAME)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_file_atomic(path, text.encode())
         return path
     store.put(INDEX_FILENAME, text.encode())
     return store.url(INDEX_FILENAME)

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from litdata_format import ChunkFormatError, ChunkInfo, Index, IndexConfig
+from litdata_format import ChunkFormatError, ChunkInfo, Index, IndexConfig, write_file_atomic
 from litdata_storage import Store, open_store
 
 from ..cache import ChunkCache, dataset_cache_dir
@@ -351,17 +351,7 @@ class RawFilesSource:
         offsets = [_COUNT.size * (len(group) + 2)]
         for data in datas:
             offsets.append(offsets[-1] + len(data))
-        tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.download")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(_COUNT.pack(len(group)))
-                f.write(struct.pack(f"<{len(group) + 1}Q", *offsets))
-                for data in datas:
-                    f.write(data)
-            os.replace(tmp, final)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_file_atomic(final, [_COUNT.pack(len(group)), struct.pack(f"<{len(group) + 1}Q", *offsets), *datas])
 
     def _file_path(self, i: int) -> str:
         return os.path.join(self._files_folder, *self.files[i][0].split("/"))
@@ -382,10 +372,7 @@ class RawFilesSource:
                                        "(pass recompute_index=True)")
 
         list(self._pool().map(one, group))
-        tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.download")
-        with open(tmp, "w") as f:
-            f.write(str(len(group)))
-        os.replace(tmp, final)
+        write_file_atomic(final, str(len(group)).encode())
 
     # -- reading ---------------------------------------------------------------------
     def read_chunk(self, number: int) -> PackChunk | FileChunk | ItemsChunk:
