@@ -334,7 +334,7 @@ def test_any_iterable_of_inputs(tmp_path):
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="inputs is empty"):
         optimize(fns.square, [], str(tmp_path / "a"))
-    with pytest.raises(ValueError, match="mode must be"):
+    with pytest.raises(ValueError, match=r"The provided `mode` should be either `append` or `overwrite` \(or None\), got .replace."):
         optimize(fns.square, [1], str(tmp_path / "a"), mode="replace")
     with pytest.raises(ValueError, match="num_workers"):
         optimize(fns.square, [1], str(tmp_path / "a"), num_workers=0)

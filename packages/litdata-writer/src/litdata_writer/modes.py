@@ -51,7 +51,7 @@ class PreparedOutput:
 def check_mode(mode: str | None) -> None:
     """Raise ValueError for a ``mode`` other than None, ``"append"`` or ``"overwrite"``."""
     if mode not in MODES:
-        raise ValueError(f"mode must be None, 'append' or 'overwrite', got {mode!r}")
+        raise ValueError(f"The provided `mode` should be either `append` or `overwrite` (or None), got {mode!r}")
 
 
 def read_index(store: Store) -> Index | None:
